@@ -1,0 +1,71 @@
+# facegate: the two README commands are `make run` and `make test`; both set themselves up on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12 is the Lambda runtime. Use it from PATH, else from pyenv (where it is 3.12.x).
+PY312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python 2>/dev/null | sort -V | tail -1)
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .sam-venv
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+REQS := requirements-dev.txt layers/shared/requirements.txt layers/model/requirements.txt
+TENANT ?= demo
+export MOTO_PORT ?= 4566
+export PORT ?= 3000
+
+.PHONY: help run test token lint format build validate bench eval models clean
+
+help:
+	@echo "make run       start the local cloud (AWS emulated in-process) on http://127.0.0.1:$(PORT)"
+	@echo "make test      run the whole test suite"
+	@echo "make token     print a bearer token for a local tenant (TENANT=demo|other)"
+	@echo "make lint      ruff + mypy;  make validate: sam validate --lint;  make build: sam build"
+
+$(VENV)/.installed: $(REQS)
+	@test -n "$(PY312)" || { echo "Python 3.12 not found (PATH or ~/.pyenv/versions/3.12*)"; exit 1; }
+	@test -x $(PY) || $(PY312) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@# The layers' packages and the tools import from the venv's python, as they do inside Lambda.
+	@printf '%s\n' "$(CURDIR)/layers/shared" "$(CURDIR)/layers/model" "$(CURDIR)/tools" \
+		> $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/facegate-layers.pth
+	@touch $@
+
+$(SAM_VENV)/.installed:
+	@test -n "$(PY312)" || { echo "Python 3.12 not found"; exit 1; }
+	@test -x $(SAM_VENV)/bin/python || $(PY312) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0
+	@touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m localcloud run
+
+token: $(VENV)/.installed
+	@$(PY) -m localcloud token --tenant $(TENANT)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/shared/facegate layers/model/faceengine tools/localcloud
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint --region us-east-1
+
+build: $(SAM_VENV)/.installed
+	PATH="$(dir $(PY312)):$$PATH" $(SAM) build
+
+bench: $(VENV)/.installed
+	$(PY) tools/bench_identify.py
+
+eval: $(VENV)/.installed
+	$(PY) tools/evaluate.py ../shared/faces
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,164 @@
+"""Consent function: notices, consent grant/refusal/withdrawal, history, receipts and public keys.
+
+Thin adapter: parse and validate the request, call one service, map the result to a response.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from facegate import __version__
+from facegate.api.idempotency import Idempotency, scoped_key
+from facegate.api.resolver import caller, create_resolver
+from facegate.config import get_settings
+from facegate.models.consent import (
+    ConsentHistoryResponse,
+    ConsentRecordResponse,
+    ConsentStateResponse,
+    ConsentStatesResponse,
+    Locale,
+    NoticeResponse,
+    PurposeName,
+    PutNoticeRequest,
+    RecordConsentRequest,
+)
+from facegate.observability import logger, metrics, tracer
+from facegate.repositories.consents import ConsentRecord
+from facegate.repositories.tenants import Notice
+from facegate.wiring import container
+
+SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+PurposePath = Annotated[PurposeName, Path()]
+
+settings = get_settings()
+app = create_resolver(settings.max_json_body_bytes)
+idempotency = Idempotency(settings.idempotency_table)
+
+
+def _caller():
+    return caller(app, container().tenant_for_client)
+
+
+def _notice(notice: Notice) -> dict[str, Any]:
+    return NoticeResponse(
+        purpose=notice.purpose,
+        locale=notice.locale,
+        version=notice.version,
+        sha256=notice.sha256,
+        created_at=notice.created_at,
+        content=notice.content,  # type: ignore[arg-type]
+    ).model_dump(mode="json")
+
+
+def _record(subject_id: str, record: ConsentRecord) -> dict[str, Any]:
+    return ConsentRecordResponse(
+        record_id=record.record_id,
+        subject_id=subject_id,
+        purpose=record.purpose,
+        action=record.action,  # type: ignore[arg-type]
+        notice_version=record.notice_version,
+        notice_sha256=record.notice_sha256,
+        locale=record.locale,
+        channel=record.channel,
+        age_band=record.age_band,
+        guardian=record.guardian,  # type: ignore[arg-type]
+        created_at=record.created_at,
+        prev_hash=record.prev_hash,
+        record_hash=record.record_hash,
+        receipt=record.receipt,
+    ).model_dump(mode="json")
+
+
+@app.get("/v1/health")
+def health() -> dict[str, str]:
+    return {"status": "ok", "version": __version__}
+
+
+@app.get("/v1/keys")
+def public_keys() -> dict[str, Any]:
+    """JWKS of the key that signs consent receipts and verification results."""
+    return container().signer.jwks()
+
+
+@app.get("/v1/openapi.json")
+def openapi() -> Response[str]:
+    schema = app.get_openapi_json_schema(title="facegate consent API", version=__version__)
+    return Response(status_code=200, content_type="application/json", body=schema)
+
+
+@app.get("/v1/notices/<purpose>")
+def get_notice(purpose: PurposePath, locale: Annotated[Locale, Query()] = "zh-CN") -> dict[str, Any]:
+    who = _caller()
+    return _notice(container().notices.current(who.tenant_id, purpose, locale))
+
+
+@app.put("/v1/notices/<purpose>")
+def put_notice(purpose: PurposePath, body: PutNoticeRequest) -> Response[dict[str, Any]]:
+    who = _caller()
+    notice = container().notices.publish(who, purpose, body.locale, body.content)
+    return Response(status_code=201, content_type="application/json", body=_notice(notice))
+
+
+@app.post("/v1/subjects/<subject_id>/consents")
+def record_consent(subject_id: SubjectId, body: RecordConsentRequest) -> Response[dict[str, Any]]:
+    who = _caller()
+    key = scoped_key(
+        app.current_event.headers.get("idempotency-key"), who.tenant_id, f"consents:{subject_id}"
+    )
+
+    def operation(request: dict[str, Any]) -> dict[str, Any]:
+        parsed = RecordConsentRequest.model_validate(request)
+        return _record(subject_id, container().consents.record(who, subject_id, parsed))
+
+    answer = idempotency.wrap("record_consent", operation)(call={"key": key, "request": body.model_dump()})
+    return Response(status_code=201, content_type="application/json", body=answer)
+
+
+@app.get("/v1/subjects/<subject_id>/consents")
+def get_consents(subject_id: SubjectId) -> dict[str, Any]:
+    who = _caller()
+    states = container().consents.states(who, subject_id)
+    return ConsentStatesResponse(
+        subject_id=subject_id,
+        consents=[
+            ConsentStateResponse(
+                purpose=s.purpose,
+                status=s.status,  # type: ignore[arg-type]
+                active=s.status == "granted",
+                record_id=s.record_id,
+                notice_version=s.notice_version,
+                notice_sha256=s.notice_sha256,
+                age_band=s.age_band,
+                updated_at=s.updated_at,
+            )
+            for s in states
+        ],
+    ).model_dump(mode="json")
+
+
+@app.get("/v1/subjects/<subject_id>/consents/history")
+def get_history(subject_id: SubjectId) -> dict[str, Any]:
+    who = _caller()
+    records = container().consents.history(who, subject_id)
+    return ConsentHistoryResponse.model_validate(
+        {"subject_id": subject_id, "records": [_record(subject_id, r) for r in records]}
+    ).model_dump(mode="json")
+
+
+@app.delete("/v1/subjects/<subject_id>/consents/<purpose>")
+def withdraw(subject_id: SubjectId, purpose: PurposePath) -> dict[str, Any]:
+    who = _caller()
+    return _record(subject_id, container().consents.withdraw(who, subject_id, purpose))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register(context)
+    return app.resolve(event, context)

@@ -1,0 +1,63 @@
+"""The resolver every function uses: validation, body limits, problem details, caller context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from facegate.api import problems
+from facegate.errors import ForbiddenError, PayloadTooLargeError, TenantUnknownError, UnauthorizedError
+from facegate.tenancy import CallerContext
+
+SCOPE_PREFIX = "facegate/"
+
+
+class FacegateResolver(APIGatewayHttpResolver):
+    """Powertools' HTTP API resolver with a body-size limit checked before anything parses the body."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        super().__init__(enable_validation=True)
+        self.max_body_bytes = max_body_bytes
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        body = event.get("body") or ""
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
+        if size > self.max_body_bytes:
+            error = PayloadTooLargeError(f"the body may be at most {self.max_body_bytes} bytes")
+            return problems.lambda_response(error, str(event.get("rawPath", "")))
+        return super().resolve(event, context)
+
+
+def create_resolver(max_body_bytes: int) -> FacegateResolver:
+    app = FacegateResolver(max_body_bytes)
+    problems.install(app)
+    return app
+
+
+def caller(app: APIGatewayHttpResolver, tenant_for_client: Callable[[str], str | None]) -> CallerContext:
+    """The verified caller. API Gateway's JWT authorizer has already checked signature, expiry and scope."""
+    context = app.current_event.request_context
+    authorizer = context.authorizer
+    claims = authorizer.jwt_claim if authorizer else None
+    if not claims or "client_id" not in claims:
+        raise UnauthorizedError()
+    client_id = str(claims["client_id"])
+    tenant_id = tenant_for_client(client_id)
+    if tenant_id is None:
+        raise TenantUnknownError()
+    scopes = frozenset(
+        scope.removeprefix(SCOPE_PREFIX)
+        for scope in (authorizer.jwt_scopes or str(claims.get("scope", "")).split())
+    )
+    return CallerContext(
+        tenant_id=tenant_id, client_id=client_id, scopes=scopes, request_id=context.request_id
+    )
+
+
+def require_scope(caller: CallerContext, scope: str) -> None:
+    """Defence in depth: the authorizer checks route scopes; services that matter check again."""
+    if scope not in caller.scopes:
+        raise ForbiddenError(f"the token lacks the '{scope}' scope")

@@ -1,0 +1,85 @@
+"""Domain errors. Each carries a stable machine-readable `code` and the HTTP status it maps to.
+
+The mapping to RFC 9457 problem details happens in exactly one place: `facegate.api.problems`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FacegateError(Exception):
+    """Base of every error the service reports to a caller."""
+
+    status: int = 500
+    code: str = "internal_error"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class InvalidRequestError(FacegateError):
+    status, code, title = 422, "invalid_request", "The request is not valid"
+
+
+class MalformedJsonError(FacegateError):
+    status, code, title = 400, "malformed_json", "The request body is not valid JSON"
+
+
+class PayloadTooLargeError(FacegateError):
+    status, code, title = 413, "payload_too_large", "The request body is too large"
+
+
+class UnauthorizedError(FacegateError):
+    status, code, title = 401, "unauthorized", "A valid bearer token is required"
+
+
+class ForbiddenError(FacegateError):
+    status, code, title = 403, "forbidden", "The token does not allow this operation"
+
+
+class TenantUnknownError(FacegateError):
+    status, code, title = 403, "tenant_unknown", "The client is not onboarded as a tenant"
+
+
+class PurposeNotFoundError(FacegateError):
+    status, code, title = 404, "purpose_not_found", "The tenant has no such purpose"
+
+
+class NoticeNotFoundError(FacegateError):
+    status, code, title = 404, "notice_not_found", "No notice exists for this purpose and locale"
+
+
+class NoticeOutdatedError(FacegateError):
+    status, code, title = 409, "notice_outdated", "The notice shown is not the current version"
+
+
+class GuardianRequiredError(FacegateError):
+    status, code, title = 422, "guardian_required", "A child under 14 needs a guardian's consent"
+
+
+class ConsentNotFoundError(FacegateError):
+    status, code, title = 404, "consent_not_found", "No consent record exists for this purpose"
+
+
+class ConsentRequiredError(FacegateError):
+    status, code, title = 403, "consent_required", "Active consent for this purpose is required"
+
+
+class ConflictError(FacegateError):
+    status, code, title = 409, "conflict", "A concurrent change was made; retry the request"
+
+
+class IdempotencyKeyReusedError(FacegateError):
+    status, code, title = 422, "idempotency_key_reused", "The Idempotency-Key was used with another request"
+
+
+class NotImplementedYetError(FacegateError):
+    status, code, title = 501, "not_implemented", "This operation is not implemented yet"
+
+
+class RouteNotFoundError(FacegateError):
+    status, code, title = 404, "route_not_found", "No such route"

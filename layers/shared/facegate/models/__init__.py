@@ -1,0 +1,1 @@
+"""Request and response contracts (pydantic); they also generate the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Data access: PynamoDB items and the repositories that own them. Nothing else touches DynamoDB."""

@@ -1,0 +1,220 @@
+"""Consent records: an append-only, hash-chained history per subject plus the current state per purpose.
+
+Keys hold only the subject's keyed hash (`subject_ref`), never the tenant's raw subject id.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from facegate.repositories.base import bind, conflict_from
+
+GENESIS_HASH = "0" * 64
+
+
+class ConsentEventItem(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
+    sk = UnicodeAttribute(range_key=True)  # EVENT#<created_at>#<record_id>
+    record_id = UnicodeAttribute()
+    purpose = UnicodeAttribute()
+    action = UnicodeAttribute()  # granted | refused | withdrawn
+    notice_version = NumberAttribute()
+    notice_sha256 = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    age_band = UnicodeAttribute()
+    guardian = UnicodeAttribute(null=True)  # JSON
+    created_at = UnicodeAttribute()
+    prev_hash = UnicodeAttribute()
+    record_hash = UnicodeAttribute()
+    receipt = UnicodeAttribute()
+    request_id = UnicodeAttribute(null=True)
+
+
+class ConsentStateItem(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
+    sk = UnicodeAttribute(range_key=True)  # STATE#<purpose>
+    purpose = UnicodeAttribute()
+    status = UnicodeAttribute()
+    record_id = UnicodeAttribute()
+    notice_version = NumberAttribute()
+    notice_sha256 = UnicodeAttribute()
+    age_band = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class ConsentHeadItem(Model):
+    """The head of the subject's hash chain: the guard that keeps the chain linear under races."""
+
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)  # HEAD
+    head_hash = UnicodeAttribute()
+    records = NumberAttribute()
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    record_id: str
+    tenant_id: str
+    subject_ref: str
+    purpose: str
+    action: str
+    notice_version: int
+    notice_sha256: str
+    locale: str
+    channel: str
+    age_band: str
+    guardian: dict[str, Any] | None
+    created_at: str
+    prev_hash: str
+    record_hash: str = ""
+    receipt: str = ""
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    purpose: str
+    status: str
+    record_id: str
+    notice_version: int
+    notice_sha256: str
+    age_band: str
+    updated_at: str
+
+
+def subject_pk(tenant_id: str, subject_ref: str) -> str:
+    return f"T#{tenant_id}#S#{subject_ref}"
+
+
+class ConsentRepository:
+    def __init__(self, table_name: str, region: str) -> None:
+        self._region = region
+        for model in (ConsentEventItem, ConsentStateItem, ConsentHeadItem):
+            bind(model, table_name, region)
+
+    def head(self, tenant_id: str, subject_ref: str) -> str:
+        try:
+            return ConsentHeadItem.get(subject_pk(tenant_id, subject_ref), "HEAD").head_hash
+        except ConsentHeadItem.DoesNotExist:
+            return GENESIS_HASH
+
+    def append(self, record: ConsentRecord, status: str) -> None:
+        """Append a record and move the purpose's state, atomically, only if the chain head is unchanged."""
+        pk = subject_pk(record.tenant_id, record.subject_ref)
+        event = ConsentEventItem(
+            pk=pk,
+            sk=f"EVENT#{record.created_at}#{record.record_id}",
+            record_id=record.record_id,
+            purpose=record.purpose,
+            action=record.action,
+            notice_version=record.notice_version,
+            notice_sha256=record.notice_sha256,
+            locale=record.locale,
+            channel=record.channel,
+            age_band=record.age_band,
+            guardian=json.dumps(record.guardian, ensure_ascii=False) if record.guardian else None,
+            created_at=record.created_at,
+            prev_hash=record.prev_hash,
+            record_hash=record.record_hash,
+            receipt=record.receipt,
+            request_id=record.request_id,
+        )
+        state = ConsentStateItem(
+            pk=pk,
+            sk=f"STATE#{record.purpose}",
+            purpose=record.purpose,
+            status=status,
+            record_id=record.record_id,
+            notice_version=record.notice_version,
+            notice_sha256=record.notice_sha256,
+            age_band=record.age_band,
+            updated_at=record.created_at,
+        )
+        head_condition = (
+            ConsentHeadItem.pk.does_not_exist()
+            if record.prev_hash == GENESIS_HASH
+            else ConsentHeadItem.head_hash == record.prev_hash
+        )
+        try:
+            with TransactWrite(connection=Connection(region=self._region)) as tx:
+                tx.update(
+                    ConsentHeadItem(pk=pk, sk="HEAD"),
+                    actions=[
+                        ConsentHeadItem.head_hash.set(record.record_hash),
+                        ConsentHeadItem.records.add(1),
+                    ],
+                    condition=head_condition,
+                )
+                tx.save(event, condition=ConsentEventItem.sk.does_not_exist())
+                tx.save(state)
+        except TransactWriteError as error:
+            raise conflict_from(error) from error
+
+    def states(self, tenant_id: str, subject_ref: str) -> list[ConsentState]:
+        items = ConsentStateItem.query(
+            subject_pk(tenant_id, subject_ref), ConsentStateItem.sk.startswith("STATE#")
+        )
+        return [_state(item) for item in items]
+
+    def state(self, tenant_id: str, subject_ref: str, purpose: str) -> ConsentState | None:
+        try:
+            return _state(ConsentStateItem.get(subject_pk(tenant_id, subject_ref), f"STATE#{purpose}"))
+        except ConsentStateItem.DoesNotExist:
+            return None
+
+    def history(self, tenant_id: str, subject_ref: str) -> list[ConsentRecord]:
+        items = ConsentEventItem.query(
+            subject_pk(tenant_id, subject_ref), ConsentEventItem.sk.startswith("EVENT#")
+        )
+        return [_record(tenant_id, subject_ref, item) for item in items]
+
+
+def _state(item: ConsentStateItem) -> ConsentState:
+    return ConsentState(
+        purpose=item.purpose,
+        status=item.status,
+        record_id=item.record_id,
+        notice_version=int(item.notice_version),
+        notice_sha256=item.notice_sha256,
+        age_band=item.age_band,
+        updated_at=item.updated_at,
+    )
+
+
+def _record(tenant_id: str, subject_ref: str, item: ConsentEventItem) -> ConsentRecord:
+    return ConsentRecord(
+        record_id=item.record_id,
+        tenant_id=tenant_id,
+        subject_ref=subject_ref,
+        purpose=item.purpose,
+        action=item.action,
+        notice_version=int(item.notice_version),
+        notice_sha256=item.notice_sha256,
+        locale=item.locale,
+        channel=item.channel,
+        age_band=item.age_band,
+        guardian=json.loads(item.guardian) if item.guardian else None,
+        created_at=item.created_at,
+        prev_hash=item.prev_hash,
+        record_hash=item.record_hash,
+        receipt=item.receipt,
+        request_id=item.request_id,
+    )

@@ -1,0 +1,1 @@
+"""Use cases. Services take their repositories and adapters as constructor arguments."""

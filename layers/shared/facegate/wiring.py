@@ -1,0 +1,89 @@
+"""Composition root: builds repositories, adapters and services once per cold start."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+import boto3
+
+from facegate.adapters.events import EventPublisher
+from facegate.adapters.kms_signer import KmsSigner
+from facegate.adapters.secrets import load_pepper
+from facegate.config import Settings, get_settings
+from facegate.hashing import SubjectHasher
+from facegate.repositories.audit import AuditRepository
+from facegate.repositories.consents import ConsentRepository
+from facegate.repositories.tenants import TenantRepository
+from facegate.services.audit import Auditor
+from facegate.services.consent import ConsentService, NoticeService
+
+TENANT_CACHE_SECONDS = 300
+
+
+@dataclass
+class Container:
+    settings: Settings
+
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(region_name=self.settings.region)
+
+    @cached_property
+    def tenants(self) -> TenantRepository:
+        return TenantRepository(self.settings.tenants_table, self.settings.region)
+
+    @cached_property
+    def auditor(self) -> Auditor:
+        s = self.settings
+        return Auditor(AuditRepository(s.audit_table, s.region, s.audit_retention_days))
+
+    @cached_property
+    def hasher(self) -> SubjectHasher:
+        return SubjectHasher(load_pepper(self.settings.pepper_secret_arn))
+
+    @cached_property
+    def signer(self) -> KmsSigner:
+        return KmsSigner(self.session.client("kms"), self.settings.signing_key_id)
+
+    @cached_property
+    def notices(self) -> NoticeService:
+        return NoticeService(self.tenants, self.auditor)
+
+    @cached_property
+    def consents(self) -> ConsentService:
+        s = self.settings
+        return ConsentService(
+            notices=self.notices,
+            consents=ConsentRepository(s.consents_table, s.region),
+            hasher=self.hasher,
+            signer=self.signer,
+            publisher=EventPublisher(self.session.client("events"), s.event_bus_name, "facegate.consent"),
+            auditor=self.auditor,
+            issuer=s.issuer,
+        )
+
+    @cached_property
+    def _tenant_cache(self) -> dict[str, tuple[float, str | None]]:
+        return {}
+
+    def tenant_for_client(self, client_id: str) -> str | None:
+        """client_id → tenant, cached for a few minutes per warm container."""
+        hit = self._tenant_cache.get(client_id)
+        if hit and time.monotonic() - hit[0] < TENANT_CACHE_SECONDS:
+            return hit[1]
+        tenant = self.tenants.tenant_for_client(client_id)
+        self._tenant_cache[client_id] = (time.monotonic(), tenant)
+        return tenant
+
+
+@lru_cache(maxsize=1)
+def container() -> Container:
+    return Container(get_settings())
+
+
+def reset() -> None:
+    """Forget everything built (tests and the local cloud call this after changing the environment)."""
+    get_settings.cache_clear()
+    container.cache_clear()

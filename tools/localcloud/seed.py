@@ -1,0 +1,113 @@
+"""The two local tenants, `demo` and `other`: app clients, purposes and notices in zh-CN and en."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facegate.models.consent import NoticeContent
+from facegate.repositories.base import iso, utcnow
+from facegate.repositories.tenants import Notice, Purpose, TenantRepository
+from facegate.services.consent import notice_sha256
+
+TENANTS = ("demo", "other")
+SCOPES = ("consent", "enrol", "verify", "identify", "fallback", "delete", "admin")
+
+PURPOSES = {
+    "checkout": Purpose(name="checkout", display_name="Checkout verification", retention_days=365),
+    "exam_proctoring": Purpose(name="exam_proctoring", display_name="Exam proctoring", retention_days=180),
+}
+
+_TEXT: dict[str, dict[str, dict[str, Any]]] = {
+    "en": {
+        "checkout": {
+            "title": "Face verification at checkout",
+            "purpose": "To confirm that the account holder is the person approving this payment.",
+            "method": "A selfie is turned into a face template (a list of numbers) and compared 1:1 with "
+            "the template made when you enrolled. The photo is deleted as soon as it is processed.",
+            "retention": "Your face template is kept for 365 days or until you withdraw, whichever is first.",
+        },
+        "exam_proctoring": {
+            "title": "Face verification during your exam",
+            "purpose": "To confirm that the registered candidate is the one taking the exam, alone.",
+            "method": "Photos taken during the exam are compared 1:1 with your enrolment template and "
+            "deleted right after each comparison.",
+            "retention": "Your face template is kept for 180 days or until you withdraw, whichever is first.",
+        },
+    },
+    "zh-CN": {
+        "checkout": {
+            "title": "结账人脸验证",
+            "purpose": "确认批准本次付款的人是账户持有人本人。",
+            "method": "自拍照会被转换为人脸模板（一组数字），并与您注册时生成的模板进行一比一比对。照片在处理后立即删除。",
+            "retention": "您的人脸模板保存365天，或保存至您撤回同意为止（以先到者为准）。",
+        },
+        "exam_proctoring": {
+            "title": "考试期间人脸验证",
+            "purpose": "确认参加考试的是已登记的考生本人，且无他人在场。",
+            "method": "考试期间拍摄的照片与您的注册模板进行一比一比对，每次比对后立即删除。",
+            "retention": "您的人脸模板保存180天，或保存至您撤回同意为止（以先到者为准）。",
+        },
+    },
+}
+
+_COMMON: dict[str, dict[str, Any]] = {
+    "en": {
+        "rights": [
+            "You may refuse: you will be offered another way to verify, with no disadvantage.",
+            "You may withdraw at any time; your face data is then deleted.",
+            "You may ask what data is held about you, have it corrected or deleted.",
+        ],
+        "withdrawal": "Withdraw in the app's privacy settings or ask support; it takes effect at once.",
+        "alternatives_text": "Instead of your face you can use a code sent by e-mail or text message, an "
+        "authenticator app, or a manual check by a person.",
+        "sensitive_data_statement": "Face data is sensitive personal information. It is processed only "
+        "with your separate consent, for the purpose stated here, and never for any other.",
+    },
+    "zh-CN": {
+        "rights": [
+            "您可以拒绝：我们将为您提供其他验证方式，且不会对您造成任何不利影响。",
+            "您可以随时撤回同意；撤回后您的人脸数据将被删除。",
+            "您有权查阅、更正或删除与您有关的数据。",
+        ],
+        "withdrawal": "您可以在应用的隐私设置中或联系客服撤回同意，撤回立即生效。",
+        "alternatives_text": "除人脸外，您还可以使用电子邮件或短信验证码、身份验证器应用，或由人工审核进行验证。",
+        "sensitive_data_statement": "人脸信息属于敏感个人信息，仅在取得您的单独同意后，为本文所述目的处理，不会用于其他任何目的。",
+    },
+}
+
+
+def notice_content(tenant_id: str, purpose: str, locale: str) -> NoticeContent:
+    text = _TEXT[locale][purpose]
+    return NoticeContent.model_validate(
+        {
+            **text,
+            **_COMMON[locale],
+            "processor": {"name": f"{tenant_id} (local)", "contact": f"privacy@{tenant_id}.example"},
+            "retention_days": PURPOSES[purpose].retention_days,
+            "alternatives": ["email_otp", "sms_otp", "totp", "manual_review"],
+        }
+    )
+
+
+def seed_tenants(tenants: TenantRepository, client_ids: dict[str, str]) -> None:
+    """Idempotent: purposes are overwritten with the same values; a notice is added only if none exists."""
+    for tenant_id in TENANTS:
+        tenants.register_client(client_ids[tenant_id], tenant_id)
+        for purpose in PURPOSES.values():
+            tenants.put_purpose(tenant_id, purpose)
+            for locale in ("zh-CN", "en"):
+                if tenants.latest_notice(tenant_id, purpose.name, locale) is not None:
+                    continue
+                content = notice_content(tenant_id, purpose.name, locale).model_dump(mode="json")
+                tenants.add_notice(
+                    tenant_id,
+                    Notice(
+                        purpose=purpose.name,
+                        locale=locale,
+                        version=1,
+                        sha256=notice_sha256(purpose.name, locale, 1, content),
+                        content=content,
+                        created_at=iso(utcnow()),
+                    ),
+                    created_by="localcloud-seed",
+                )

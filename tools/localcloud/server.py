@@ -1,0 +1,96 @@
+"""`make run`: moto server on 127.0.0.1:$MOTO_PORT, the HTTP API on 127.0.0.1:$PORT, in one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import boto3
+
+from localcloud.cloud import LOCAL_ENVIRONMENT, REGION, LocalCloud, start
+from localcloud.gateway import MAX_PAYLOAD_BYTES, Gateway
+
+STATE_FILE = os.path.join(os.path.dirname(__file__), "..", "..", ".localcloud.json")
+
+
+def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "facegate-localcloud"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if length > MAX_PAYLOAD_BYTES:
+                self._reply(
+                    413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
+                )
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            url = urlsplit(self.path)
+            try:
+                response = gateway.handle(self.command, url.path, url.query, dict(self.headers.items()), body)
+            except Exception as error:  # the runtime's own failure, as Lambda reports it
+                sys.stderr.write(f"handler crashed: {error!r}\n")
+                self._reply(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+                return
+            self._reply(response.status, response.headers, response.body)
+
+        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                if key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        def log_message(self, format: str, *args: object) -> None:
+            sys.stderr.write("http %s\n" % (format % args))
+
+    return Handler
+
+
+def main() -> None:
+    moto_port = int(os.environ.get("MOTO_PORT", "4566"))
+    port = int(os.environ.get("PORT", "3000"))
+    endpoint = f"http://127.0.0.1:{moto_port}"
+
+    from moto.server import ThreadedMotoServer
+
+    emulator = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    emulator.start()
+    os.environ.update(LOCAL_ENVIRONMENT)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    session = boto3.session.Session(region_name=REGION)
+    cloud: LocalCloud = start(session, emulator_endpoint=endpoint)
+    with open(STATE_FILE, "w", encoding="utf-8") as handle:
+        json.dump(
+            {"moto_endpoint": endpoint, "pool_id": cloud.pool_id, "client_ids": cloud.client_ids}, handle
+        )
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(cloud.gateway))
+    httpd.daemon_threads = True
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"facegate local cloud: API http://127.0.0.1:{port}  AWS emulator {endpoint}", flush=True)
+    print("tenants: demo, other; get a token with `make token` (TENANT=other); Ctrl-C stops", flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+        emulator.stop()
+        if os.path.exists(STATE_FILE):
+            os.remove(STATE_FILE)
+        print("stopped", flush=True)
