@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -63,6 +64,8 @@ def main() -> None:
     endpoint = f"http://127.0.0.1:{moto_port}"
 
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's per-request lines
 
     emulator = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     emulator.start()

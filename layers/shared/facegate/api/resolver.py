@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,11 +16,15 @@ from facegate.tenancy import CallerContext
 SCOPE_PREFIX = "facegate/"
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 class FacegateResolver(APIGatewayHttpResolver):
     """Powertools' HTTP API resolver with a body-size limit checked before anything parses the body."""
 
     def __init__(self, max_body_bytes: int) -> None:
-        super().__init__(enable_validation=True)
+        super().__init__(enable_validation=True, serializer=_json)
         self.max_body_bytes = max_body_bytes
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:

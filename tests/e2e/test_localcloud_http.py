@@ -1,0 +1,149 @@
+"""Boots the local cloud exactly as `make run` does and drives the consent flow over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def token(self, tenant: str = "demo") -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "localcloud", "token", "--tenant", tenant],
+            env=self.env,
+            capture_output=True,
+            check=True,
+            cwd=REPO,
+        )
+        return out.stdout.decode().strip().splitlines()[-1]
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("content-type", "application/json")
+        if token:
+            request.add_header("authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    env = dict(os.environ)
+    env.update(
+        MOTO_PORT=str(free_port()),
+        PORT=str(free_port()),
+        PYTHONPATH=os.pathsep.join(str(REPO / p) for p in ("layers/shared", "layers/model", "tools")),
+    )
+    env.pop("AWS_ENDPOINT_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localcloud", "run"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{env['PORT']}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/v1/health", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(process.stdout.read().decode() if process.stdout else "local cloud exited")
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail("local cloud did not come up within 60 s")
+    yield Server(base, env, process)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=20)
+
+
+def test_consent_flow_over_http(server: Server) -> None:
+    token = server.token("demo")
+    status, notice = server.call("GET", "/v1/notices/checkout?locale=en", token=token)
+    assert status == 200 and notice["version"] >= 1
+    body = {
+        "purpose": "checkout",
+        "notice_version": notice["version"],
+        "notice_sha256": notice["sha256"],
+        "decision": "granted",
+        "channel": "web",
+        "locale": "en",
+        "age_band": "adult",
+    }
+    status, record = server.call("POST", "/v1/subjects/e2e-alice/consents", body, token=token)
+    assert status == 201 and record["action"] == "granted"
+    status, state = server.call("GET", "/v1/subjects/e2e-alice/consents", token=token)
+    assert state["consents"][0]["active"] is True
+    status, withdrawn = server.call("DELETE", "/v1/subjects/e2e-alice/consents/checkout", token=token)
+    assert status == 200 and withdrawn["action"] == "withdrawn"
+    status, history = server.call("GET", "/v1/subjects/e2e-alice/consents/history", token=token)
+    assert [r["action"] for r in history["records"]] == ["granted", "withdrawn"]
+
+    other = server.token("other")
+    status, seen = server.call("GET", "/v1/subjects/e2e-alice/consents/history", token=other)
+    assert status == 200 and seen["records"] == []
+    assert server.call("GET", "/v1/subjects/e2e-alice/consents")[0] == 401
+    assert server.call("GET", "/v1/health")[0] == 200
+
+
+def test_ctrl_c_stops_everything() -> None:
+    env = dict(os.environ)
+    env.update(
+        MOTO_PORT=str(free_port()),
+        PORT=str(free_port()),
+        PYTHONPATH=os.pathsep.join(str(REPO / p) for p in ("layers/shared", "layers/model", "tools")),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localcloud", "run"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", int(env["PORT"])), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    for port in (env["PORT"], env["MOTO_PORT"]):
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", int(port)), timeout=1):
+            pass

@@ -1,0 +1,105 @@
+"""Units with no AWS: the template reader, the consent hash chain, the guardian rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from facegate.errors import GuardianRequiredError
+from facegate.hashing import SubjectHasher, canonical_sha256
+from facegate.models.consent import RecordConsentRequest
+from facegate.repositories.consents import GENESIS_HASH, ConsentRecord
+from facegate.services.consent import _check_guardian, record_hash
+from localcloud.gateway import routes_from
+from localcloud.template import creation_order, load_template
+
+pytestmark = pytest.mark.unit
+
+
+def test_template_declares_what_the_design_names() -> None:
+    template = load_template()
+    resources = template["Resources"]
+    functions = {k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    assert functions == {
+        "ConsentFunction",
+        "EmbeddingFunction",
+        "MatchingFunction",
+        "FallbackFunction",
+        "DeletionFunction",
+    }
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            props = resource["Properties"]
+            assert props["BillingMode"] == "PAY_PER_REQUEST", name
+            assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
+            assert props["SSESpecification"]["SSEType"] == "KMS", name
+        if resource["Type"] == "AWS::S3::Bucket":
+            block = resource["Properties"]["PublicAccessBlockConfiguration"]
+            assert all(block.values()), name
+    order = creation_order(resources)
+    assert order.index("DataKey") < order.index("ConsentsTable")
+
+
+def test_every_route_but_public_ones_has_a_scope() -> None:
+    routes = routes_from(load_template())
+    public = {r.path for r in routes if r.public}
+    assert public == {"/v1/health", "/v1/keys", "/v1/openapi.json"}
+    assert all(len(r.scopes) == 1 and r.scopes[0].startswith("facegate/") for r in routes if not r.public)
+
+
+def test_subject_refs_are_keyed_and_tenant_scoped() -> None:
+    hasher = SubjectHasher(b"p" * 64)
+    assert hasher.ref("demo", "alice") == hasher.ref("demo", "alice")
+    assert hasher.ref("demo", "alice") != hasher.ref("other", "alice")
+    assert hasher.ref("demo", "alice") != SubjectHasher(b"q" * 64).ref("demo", "alice")
+    assert "alice" not in hasher.ref("demo", "alice")
+
+
+def test_record_hash_covers_the_record_and_its_predecessor() -> None:
+    record = ConsentRecord(
+        record_id="r1",
+        tenant_id="demo",
+        subject_ref="ref",
+        purpose="checkout",
+        action="granted",
+        notice_version=1,
+        notice_sha256="a" * 64,
+        locale="en",
+        channel="web",
+        age_band="adult",
+        guardian=None,
+        created_at="2026-11-22T00:00:00.000000Z",
+        prev_hash=GENESIS_HASH,
+    )
+    first = record_hash(record)
+    assert len(first) == 64 and first == record_hash(record)
+    from dataclasses import replace
+
+    assert record_hash(replace(record, prev_hash="b" * 64)) != first
+    assert record_hash(replace(record, action="refused")) != first
+    assert record_hash(replace(record, receipt="anything")) == first
+    assert canonical_sha256({"b": 1, "a": "人"}) == canonical_sha256({"a": "人", "b": 1})
+
+
+def _request(**overrides: object) -> RecordConsentRequest:
+    body = {
+        "purpose": "checkout",
+        "notice_version": 1,
+        "notice_sha256": "a" * 64,
+        "decision": "granted",
+        "channel": "web",
+        "locale": "en",
+        "age_band": "child_under_14",
+    }
+    body.update(overrides)
+    return RecordConsentRequest.model_validate(body)
+
+
+def test_guardian_rule() -> None:
+    with pytest.raises(GuardianRequiredError):
+        _check_guardian(_request())
+    guardian = {"name": "A", "relation": "parent", "contact": "a@example.com", "decision": "refused"}
+    with pytest.raises(GuardianRequiredError):
+        _check_guardian(_request(guardian=guardian))
+    _check_guardian(_request(guardian=guardian, decision="refused"))
+    _check_guardian(_request(guardian=dict(guardian, decision="granted")))
+    _check_guardian(_request(age_band="adult"))
