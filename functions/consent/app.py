@@ -107,9 +107,7 @@ def put_notice(purpose: PurposePath, body: PutNoticeRequest) -> Response[dict[st
 @app.post("/v1/subjects/<subject_id>/consents")
 def record_consent(subject_id: SubjectId, body: RecordConsentRequest) -> Response[dict[str, Any]]:
     who = _caller()
-    key = scoped_key(
-        app.current_event.headers.get("idempotency-key"), who.tenant_id, f"consents:{subject_id}"
-    )
+    key = scoped_key(app.current_event.headers.get("idempotency-key"), who.tenant_id, f"consents:{subject_id}")
 
     def operation(request: dict[str, Any]) -> dict[str, Any]:
         parsed = RecordConsentRequest.model_validate(request)

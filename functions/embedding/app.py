@@ -1,11 +1,108 @@
-"""Embedding function (enrolment). Not implemented yet: every route answers 501 problem+json."""
+"""Embedding function: enrolment over HTTP (inline image or presigned upload) and S3 upload events.
+
+Thin adapter: parse and validate, call the enrolment service, map the result to a response.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+import binascii
+from typing import Annotated, Any
 
-from facegate.api.unimplemented import not_implemented
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from facegate.api.idempotency import Idempotency, scoped_key
+from facegate.api.resolver import caller, create_resolver
+from facegate.config import get_settings
+from facegate.errors import InvalidImageError
+from facegate.models.enrolment import EnrolmentResponse, StartEnrolmentRequest
+from facegate.observability import logger, metrics, tracer
+from facegate.repositories.enrolments import Enrolment
+from facegate.wiring import container
+
+SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+EnrolmentId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+settings = get_settings()
+# An inline image of 5 MB is about 6.7 MB in base64, inside a small JSON body.
+app = create_resolver(max_body_bytes=settings.max_image_bytes * 4 // 3 + 64 * 1024)
+idempotency = Idempotency(settings.idempotency_table)
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return not_implemented("enrolment", event)
+def _response(subject_id: str, job: Enrolment, upload: dict[str, Any] | None = None) -> dict[str, Any]:
+    template = None
+    if job.status == "completed":
+        template = {
+            "template_id": job.template_id,
+            "model_id": job.model_id,
+            "model_version": job.model_version,
+            "expires_at": job.template_expires_at,
+        }
+    return EnrolmentResponse.model_validate(
+        {
+            "enrolment_id": job.enrolment_id,
+            "subject_id": subject_id,
+            "purpose": job.purpose,
+            "status": job.status,
+            "reason": job.reason,
+            "detail": job.detail,
+            "created_at": job.created_at,
+            "updated_at": job.updated_at,
+            "template": template,
+            "upload": upload,
+        }
+    ).model_dump(mode="json", exclude_none=True)
+
+
+def _decode(image: str) -> bytes:
+    try:
+        return base64.b64decode(image, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidImageError("the image is not valid base64") from error
+
+
+@app.post("/v1/subjects/<subject_id>/enrolments")
+def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Response[dict[str, Any]]:
+    who = caller(app, container().tenant_for_client)
+    key = scoped_key(app.current_event.headers.get("idempotency-key"), who.tenant_id, f"enrol:{subject_id}")
+
+    def operation(request: dict[str, Any]) -> dict[str, Any]:
+        parsed = StartEnrolmentRequest.model_validate(request)
+        image = _decode(parsed.image) if parsed.image is not None else None
+        started = container().enrolments.start(who, subject_id, parsed.purpose, image, parsed.content_type)
+        upload = started.upload.__dict__ if started.upload else None
+        return _response(subject_id, started.job, upload)
+
+    answer = idempotency.wrap("start_enrolment", operation)(call={"key": key, "request": body.model_dump()})
+    return Response(
+        status_code=202 if answer["status"] == "pending" else 201, content_type="application/json", body=answer
+    )
+
+
+@app.get("/v1/subjects/<subject_id>/enrolments/<enrolment_id>")
+def get_enrolment(subject_id: SubjectId, enrolment_id: EnrolmentId) -> dict[str, Any]:
+    who = caller(app, container().tenant_for_client)
+    return _response(subject_id, container().enrolments.status(who, subject_id, enrolment_id))
+
+
+def _on_uploads(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    service = container().enrolments
+    outcomes = []
+    for record in event.records:
+        job = service.on_upload(record.s3.get_object.key, request_id=context.aws_request_id)
+        outcomes.append(job.status if job else "ignored")
+    return {"processed": len(outcomes), "outcomes": outcomes}
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("Records") and event["Records"][0].get("eventSource") == "aws:s3":
+        return _on_uploads(S3Event(event), context)
+    idempotency.register(context)
+    return app.resolve(event, context)

@@ -154,9 +154,7 @@ def test_withdrawing_without_consent_is_404(api: Api, subject_id: str) -> None:
 def test_child_under_14_needs_guardian(api: Api, aws: boto3.session.Session, subject_id: str) -> None:
     notice = current_notice(api, locale="zh-CN")
     before = all_items(aws, api.cloud)
-    missing = api.call(
-        "POST", f"/v1/subjects/{subject_id}/consents", consent_body(notice, age_band="child_under_14")
-    )
+    missing = api.call("POST", f"/v1/subjects/{subject_id}/consents", consent_body(notice, age_band="child_under_14"))
     assert missing.status == 422 and missing.json["code"] == "guardian_required"
     guardian = {"name": "王芳", "relation": "parent", "contact": "+86 138 0000 0000", "decision": "refused"}
     refused_by_guardian = api.call(
@@ -196,9 +194,7 @@ def test_wrong_hash_is_notice_outdated(api: Api, subject_id: str) -> None:
         (b"x" * (64 * 1024 + 1), 413, "payload_too_large"),
     ],
 )
-def test_bad_bodies(
-    api: Api, aws: boto3.session.Session, subject_id: str, raw: bytes, status: int, code: str
-) -> None:
+def test_bad_bodies(api: Api, aws: boto3.session.Session, subject_id: str, raw: bytes, status: int, code: str) -> None:
     before = all_items(aws, api.cloud)
     reply = api.call("POST", f"/v1/subjects/{subject_id}/consents", raw=raw)
     assert reply.status == status and reply.json["code"] == code
@@ -224,9 +220,7 @@ def test_idempotency_key_replays_the_same_record(api: Api, subject_id: str) -> N
     assert first.status == second.status == 201
     assert first.json["record_id"] == second.json["record_id"]
     assert len(api.call("GET", f"/v1/subjects/{subject_id}/consents/history").json["records"]) == 1
-    reused = api.call(
-        "POST", f"/v1/subjects/{subject_id}/consents", dict(body, decision="refused"), headers=headers
-    )
+    reused = api.call("POST", f"/v1/subjects/{subject_id}/consents", dict(body, decision="refused"), headers=headers)
     assert reused.status == 422 and reused.json["code"] == "idempotency_key_reused"
 
 
@@ -234,14 +228,9 @@ def test_idempotency_key_replays_the_same_record(api: Api, subject_id: str) -> N
 
 
 def test_other_tenant_sees_and_changes_nothing(api: Api, subject_id: str) -> None:
-    assert (
-        api.call("POST", f"/v1/subjects/{subject_id}/consents", consent_body(current_notice(api))).status
-        == 201
-    )
+    assert api.call("POST", f"/v1/subjects/{subject_id}/consents", consent_body(current_notice(api))).status == 201
     assert api.call("GET", f"/v1/subjects/{subject_id}/consents", tenant="other").json["consents"] == []
-    assert (
-        api.call("GET", f"/v1/subjects/{subject_id}/consents/history", tenant="other").json["records"] == []
-    )
+    assert api.call("GET", f"/v1/subjects/{subject_id}/consents/history", tenant="other").json["records"] == []
     assert api.call("DELETE", f"/v1/subjects/{subject_id}/consents/checkout", tenant="other").status == 404
     assert api.call("GET", f"/v1/subjects/{subject_id}/consents").json["consents"][0]["status"] == "granted"
 
@@ -253,9 +242,7 @@ def test_missing_forged_and_expired_tokens_get_401(api: Api) -> None:
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["client_id"] = api.cloud.client_ids["other"]
     forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
-    assert (
-        api.call("GET", "/v1/notices/checkout", token=f"{header}.{forged_payload}.{signature}").status == 401
-    )
+    assert api.call("GET", "/v1/notices/checkout", token=f"{header}.{forged_payload}.{signature}").status == 401
     expired = api.cloud.token("demo", lifetime_seconds=-10)
     assert api.call("GET", "/v1/notices/checkout", token=expired).status == 401
     assert api.call("GET", "/v1/notices/checkout", token="not-a-jwt").status == 401

@@ -21,9 +21,7 @@ def token(tenant: str, scopes: list[str], lifetime: int) -> str:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    pools = [
-        p for p in cognito.list_user_pools(MaxResults=60)["UserPools"] if p["Name"].startswith("facegate-")
-    ]
+    pools = [p for p in cognito.list_user_pools(MaxResults=60)["UserPools"] if p["Name"].startswith("facegate-")]
     if not pools:
         raise SystemExit("no local cloud is running (start it with `make run`)")
     pool_id = pools[0]["Id"]

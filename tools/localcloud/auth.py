@@ -69,9 +69,7 @@ class JwtAuthorizer:
     audience: list[str]
     jwks: JwksClient
 
-    def authorize(
-        self, authorization: str | None, route_scopes: list[str]
-    ) -> tuple[dict[str, Any], list[str]]:
+    def authorize(self, authorization: str | None, route_scopes: list[str]) -> tuple[dict[str, Any], list[str]]:
         """Claims and scopes of a valid token, or AuthError(401|403) as API Gateway would answer."""
         if not authorization:
             raise AuthError(401, "missing token")

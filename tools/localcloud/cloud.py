@@ -46,15 +46,69 @@ class StaticJwksClient:
 
 
 @dataclass
+class S3Trigger:
+    """An S3 event source of a function, delivered through a local queue (S3 → SQS is emulated)."""
+
+    function: str
+    queue_url: str
+
+
+def wire_s3_triggers(session: boto3.session.Session, stack: Stack) -> list[S3Trigger]:
+    """For each `Type: S3` event in the template, route the bucket's notifications to a queue."""
+    s3 = session.client("s3", region_name=REGION)
+    sqs = session.client("sqs", region_name=REGION)
+    per_bucket: dict[str, list[dict[str, Any]]] = {}
+    triggers = []
+    for logical, resource in stack.template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event_name, event in resource["Properties"].get("Events", {}).items():
+            if event["Type"] != "S3":
+                continue
+            props = stack.resolver.resolve(event["Properties"])
+            url = sqs.create_queue(QueueName=f"localcloud-s3-{logical}-{event_name}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            events = props["Events"] if isinstance(props["Events"], list) else [props["Events"]]
+            config: dict[str, Any] = {"QueueArn": arn, "Events": events}
+            rules = props.get("Filter", {}).get("S3Key", {}).get("Rules")
+            if rules:
+                config["Filter"] = {"Key": {"FilterRules": rules}}
+            per_bucket.setdefault(props["Bucket"], []).append(config)
+            triggers.append(S3Trigger(logical, url))
+    for bucket, configs in per_bucket.items():
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs}
+        )
+    return triggers
+
+
+@dataclass
 class LocalCloud:
     stack: Stack
     gateway: Gateway
     pool_id: str
     client_ids: dict[str, str]
+    s3_triggers: list[S3Trigger]
+    session: boto3.session.Session
 
-    def token(
-        self, tenant: str = "demo", scopes: tuple[str, ...] = SCOPES, lifetime_seconds: int = 3600
-    ) -> str:
+    def deliver_s3_events(self) -> int:
+        """Invoke the functions with the S3 events waiting for them, as Lambda's S3 trigger does."""
+        sqs = self.session.client("sqs", region_name=REGION)
+        delivered = 0
+        for trigger in self.s3_triggers:
+            while True:
+                messages = sqs.receive_message(QueueUrl=trigger.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    event = json.loads(message["Body"])
+                    if event.get("Records"):
+                        self.gateway.invoke(trigger.function, event)
+                        delivered += 1
+                    sqs.delete_message(QueueUrl=trigger.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return delivered
+
+    def token(self, tenant: str = "demo", scopes: tuple[str, ...] = SCOPES, lifetime_seconds: int = 3600) -> str:
         return mint_access_token(
             region=REGION,
             pool_id=self.pool_id,
@@ -111,4 +165,11 @@ def start(session: boto3.session.Session, emulator_endpoint: str | None = None) 
         else StaticJwksClient(moto_public_jwks())
     )
     authorizer = JwtAuthorizer(issuer=config["issuer"], audience=list(config["audience"]), jwks=jwks)
-    return LocalCloud(stack=stack, gateway=Gateway(stack, authorizer), pool_id=pool_id, client_ids=client_ids)
+    return LocalCloud(
+        stack=stack,
+        gateway=Gateway(stack, authorizer),
+        pool_id=pool_id,
+        client_ids=client_ids,
+        s3_triggers=wire_s3_triggers(session, stack),
+        session=session,
+    )

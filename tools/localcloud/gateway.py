@@ -133,9 +133,7 @@ class Gateway:
         with self._locks[logical]:
             return module.lambda_handler(event, context)
 
-    def handle(
-        self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes
-    ) -> HttpResponse:
+    def handle(self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes) -> HttpResponse:
         headers = {k.lower(): v for k, v in headers.items()}
         if len(body) > MAX_PAYLOAD_BYTES:
             return _gateway_error(413, "Request Entity Too Large")

@@ -146,9 +146,7 @@ class Provisioner:
         r.attrs[(logical, "ProviderURL")] = f"cognito-idp.{self.region}.amazonaws.com/{pool_id}"
 
     def _aws_cognito_userpooldomain(self, logical: str, props: dict[str, Any], r: Resolver) -> None:
-        self.client("cognito-idp").create_user_pool_domain(
-            Domain=props["Domain"], UserPoolId=props["UserPoolId"]
-        )
+        self.client("cognito-idp").create_user_pool_domain(Domain=props["Domain"], UserPoolId=props["UserPoolId"])
         r.refs[logical] = props["Domain"]
 
     def _aws_cognito_userpoolresourceserver(self, logical: str, props: dict[str, Any], r: Resolver) -> None:
@@ -209,9 +207,7 @@ class Provisioner:
                         {
                             "ApplyServerSideEncryptionByDefault": {
                                 "SSEAlgorithm": rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"],
-                                "KMSMasterKeyID": rule["ServerSideEncryptionByDefault"].get(
-                                    "KMSMasterKeyID", ""
-                                ),
+                                "KMSMasterKeyID": rule["ServerSideEncryptionByDefault"].get("KMSMasterKeyID", ""),
                             },
                             "BucketKeyEnabled": bool(rule.get("BucketKeyEnabled", False)),
                         }
@@ -237,9 +233,7 @@ class Provisioner:
         r.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
 
     def _aws_s3_bucketpolicy(self, logical: str, props: dict[str, Any], r: Resolver) -> None:
-        self.client("s3").put_bucket_policy(
-            Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"])
-        )
+        self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
         r.refs[logical] = logical
 
     def _aws_sqs_queue(self, logical: str, props: dict[str, Any], r: Resolver) -> None:

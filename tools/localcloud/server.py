@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -26,9 +27,7 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             if length > MAX_PAYLOAD_BYTES:
-                self._reply(
-                    413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}'
-                )
+                self._reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
                 self.close_connection = True
                 return
             body = self.rfile.read(length) if length else b""
@@ -74,12 +73,20 @@ def main() -> None:
     session = boto3.session.Session(region_name=REGION)
     cloud: LocalCloud = start(session, emulator_endpoint=endpoint)
     with open(STATE_FILE, "w", encoding="utf-8") as handle:
-        json.dump(
-            {"moto_endpoint": endpoint, "pool_id": cloud.pool_id, "client_ids": cloud.client_ids}, handle
-        )
+        json.dump({"moto_endpoint": endpoint, "pool_id": cloud.pool_id, "client_ids": cloud.client_ids}, handle)
 
     httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(cloud.gateway))
     httpd.daemon_threads = True
+    stopping = threading.Event()
+
+    def deliver() -> None:
+        while not stopping.wait(0.5):
+            try:
+                cloud.deliver_s3_events()
+            except Exception as error:  # keep delivering; a failed invocation is logged like Lambda's
+                sys.stderr.write(f"s3 event delivery failed: {error!r}\n")
+
+    threading.Thread(target=deliver, name="s3-events", daemon=True).start()
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
@@ -92,6 +99,7 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        stopping.set()
         httpd.server_close()
         emulator.stop()
         if os.path.exists(STATE_FILE):

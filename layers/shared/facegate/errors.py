@@ -83,3 +83,31 @@ class NotImplementedYetError(FacegateError):
 
 class RouteNotFoundError(FacegateError):
     status, code, title = 404, "route_not_found", "No such route"
+
+
+class InvalidImageError(FacegateError):
+    status, code, title = 400, "invalid_image", "The image cannot be read"
+
+
+class UnsupportedMediaTypeError(FacegateError):
+    status, code, title = 415, "unsupported_media_type", "Only JPEG, PNG and WebP images are accepted"
+
+
+class ImageTooLargeError(FacegateError):
+    status, code, title = 413, "image_too_large", "The image is too large"
+
+
+class NoFaceError(FacegateError):
+    status, code, title = 422, "no_face", "No usable face was found in the image"
+
+
+class MultipleFacesError(FacegateError):
+    status, code, title = 422, "multiple_faces", "More than one face is in the image; exactly one is needed"
+
+
+class LowQualityError(FacegateError):
+    status, code, title = 422, "low_quality", "The face is not good enough to use"
+
+
+class EnrolmentNotFoundError(FacegateError):
+    status, code, title = 404, "enrolment_not_found", "No such enrolment for this subject"

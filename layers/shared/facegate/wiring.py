@@ -5,19 +5,28 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import boto3
 
+from facegate.adapters.envelope import EnvelopeCipher
 from facegate.adapters.events import EventPublisher
 from facegate.adapters.kms_signer import KmsSigner
 from facegate.adapters.secrets import load_pepper
+from facegate.adapters.uploads import UploadStore
 from facegate.config import Settings, get_settings
 from facegate.hashing import SubjectHasher
 from facegate.repositories.audit import AuditRepository
 from facegate.repositories.consents import ConsentRepository
+from facegate.repositories.enrolments import EnrolmentRepository
+from facegate.repositories.templates import TemplateRepository
 from facegate.repositories.tenants import TenantRepository
 from facegate.services.audit import Auditor
 from facegate.services.consent import ConsentService, NoticeService
+
+if TYPE_CHECKING:
+    from facegate.biometrics import FaceBiometrics
+    from facegate.services.enrolment import EnrolmentService
 
 TENANT_CACHE_SECONDS = 300
 
@@ -56,12 +65,45 @@ class Container:
         s = self.settings
         return ConsentService(
             notices=self.notices,
-            consents=ConsentRepository(s.consents_table, s.region),
+            consents=self.consent_records,
             hasher=self.hasher,
             signer=self.signer,
             publisher=EventPublisher(self.session.client("events"), s.event_bus_name, "facegate.consent"),
             auditor=self.auditor,
             issuer=s.issuer,
+        )
+
+    @cached_property
+    def consent_records(self) -> ConsentRepository:
+        return ConsentRepository(self.settings.consents_table, self.settings.region)
+
+    @cached_property
+    def biometrics(self) -> FaceBiometrics:
+        """The face engine; built on first use so that functions without the model layer never load it."""
+        from facegate.biometrics import FaceBiometrics
+
+        return FaceBiometrics()
+
+    @cached_property
+    def uploads(self) -> UploadStore:
+        s = self.settings
+        return UploadStore(self.session.client("s3"), s.uploads_bucket, s.max_image_bytes)
+
+    @cached_property
+    def enrolments(self) -> EnrolmentService:
+        from facegate.services.enrolment import EnrolmentService
+
+        s = self.settings
+        return EnrolmentService(
+            notices=self.notices,
+            consents=self.consent_records,
+            hasher=self.hasher,
+            jobs=EnrolmentRepository(s.jobs_table, s.region),
+            templates=TemplateRepository(s.templates_table, s.region),
+            cipher=EnvelopeCipher(self.session.client("kms"), s.data_key_id),
+            uploads=self.uploads,
+            engine=lambda: self.biometrics,
+            auditor=self.auditor,
         )
 
     @cached_property

@@ -28,9 +28,7 @@ def problem(error: FacegateError, instance: str | None = None, **more: Any) -> R
         body["instance"] = instance
     body.update(error.extra)
     body.update(more)
-    return Response(
-        status_code=error.status, content_type=PROBLEM_JSON, body=json.dumps(body, ensure_ascii=False)
-    )
+    return Response(status_code=error.status, content_type=PROBLEM_JSON, body=json.dumps(body, ensure_ascii=False))
 
 
 def lambda_response(error: FacegateError, instance: str | None = None, **more: Any) -> dict[str, Any]:

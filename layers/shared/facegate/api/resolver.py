@@ -54,12 +54,9 @@ def caller(app: APIGatewayHttpResolver, tenant_for_client: Callable[[str], str |
     if tenant_id is None:
         raise TenantUnknownError()
     scopes = frozenset(
-        scope.removeprefix(SCOPE_PREFIX)
-        for scope in (authorizer.jwt_scopes or str(claims.get("scope", "")).split())
+        scope.removeprefix(SCOPE_PREFIX) for scope in (authorizer.jwt_scopes or str(claims.get("scope", "")).split())
     )
-    return CallerContext(
-        tenant_id=tenant_id, client_id=client_id, scopes=scopes, request_id=context.request_id
-    )
+    return CallerContext(tenant_id=tenant_id, client_id=client_id, scopes=scopes, request_id=context.request_id)
 
 
 def require_scope(caller: CallerContext, scope: str) -> None:

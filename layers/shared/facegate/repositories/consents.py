@@ -169,9 +169,7 @@ class ConsentRepository:
             raise conflict_from(error) from error
 
     def states(self, tenant_id: str, subject_ref: str) -> list[ConsentState]:
-        items = ConsentStateItem.query(
-            subject_pk(tenant_id, subject_ref), ConsentStateItem.sk.startswith("STATE#")
-        )
+        items = ConsentStateItem.query(subject_pk(tenant_id, subject_ref), ConsentStateItem.sk.startswith("STATE#"))
         return [_state(item) for item in items]
 
     def state(self, tenant_id: str, subject_ref: str, purpose: str) -> ConsentState | None:
@@ -181,9 +179,7 @@ class ConsentRepository:
             return None
 
     def history(self, tenant_id: str, subject_ref: str) -> list[ConsentRecord]:
-        items = ConsentEventItem.query(
-            subject_pk(tenant_id, subject_ref), ConsentEventItem.sk.startswith("EVENT#")
-        )
+        items = ConsentEventItem.query(subject_pk(tenant_id, subject_ref), ConsentEventItem.sk.startswith("EVENT#"))
         return [_record(tenant_id, subject_ref, item) for item in items]
 
 

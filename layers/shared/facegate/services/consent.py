@@ -75,9 +75,7 @@ class NoticeService:
             created_at=iso(self._clock()),
         )
         self._tenants.add_notice(caller.tenant_id, notice, created_by=caller.client_id)
-        self._auditor.record(
-            caller, "notice.published", "ok", purpose=purpose, locale=locale, version=version
-        )
+        self._auditor.record(caller, "notice.published", "ok", purpose=purpose, locale=locale, version=version)
         count("NoticePublished")
         return notice
 
@@ -239,8 +237,6 @@ def _check_guardian(request: RecordConsentRequest) -> None:
     if request.age_band != "child_under_14":
         return
     if request.guardian is None:
-        raise GuardianRequiredError(
-            "a child under 14 needs the guardian's name, relation, contact and decision"
-        )
+        raise GuardianRequiredError("a child under 14 needs the guardian's name, relation, contact and decision")
     if request.decision == "granted" and request.guardian.decision != "granted":
         raise GuardianRequiredError("the guardian has not granted consent; record the decision as refused")

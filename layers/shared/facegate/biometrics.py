@@ -1,0 +1,66 @@
+"""The face engine seen from the domain: image bytes in, an opaque template out, domain errors.
+
+Only the embedding and matching functions carry the model layer; importing this module elsewhere
+would fail, which is intended (consent, fallback and deletion stay small).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from facegate import errors
+
+
+@dataclass(frozen=True)
+class EngineTemplate:
+    model_id: str
+    model_version: str
+    data: bytes  # serialised vector; encrypted before it is stored
+
+
+_MAPPING = {
+    "invalid_image": errors.InvalidImageError,
+    "image_too_large": errors.ImageTooLargeError,
+    "no_face": errors.NoFaceError,
+    "multiple_faces": errors.MultipleFacesError,
+    "low_quality": errors.LowQualityError,
+}
+
+
+def _domain_error(error: Exception) -> errors.FacegateError:
+    code = getattr(error, "code", "invalid_image")
+    extra: dict[str, Any] = {}
+    if getattr(error, "reasons", None):
+        extra["reasons"] = list(error.reasons)  # type: ignore[attr-defined]
+    if getattr(error, "count", None):
+        extra["faces"] = int(error.count)  # type: ignore[attr-defined]
+    return _MAPPING.get(code, errors.InvalidImageError)(str(error), **extra)
+
+
+class FaceBiometrics:
+    """Wraps `faceengine.FaceEngine`; loaded once per warm container."""
+
+    def __init__(self, engine: Any | None = None) -> None:
+        if engine is None:
+            from faceengine import FaceEngine
+
+            engine = FaceEngine.load()
+        self._engine = engine
+
+    @property
+    def model_id(self) -> str:
+        return str(self._engine.model_id)
+
+    @property
+    def model_version(self) -> str:
+        return str(self._engine.model_version)
+
+    def enrol(self, image: bytes) -> EngineTemplate:
+        from faceengine.errors import FaceEngineError
+
+        try:
+            template = self._engine.enrol(image)
+        except FaceEngineError as error:
+            raise _domain_error(error) from error
+        return EngineTemplate(template.model_id, template.model_version, template.to_bytes())

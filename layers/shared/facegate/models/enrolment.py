@@ -1,0 +1,49 @@
+"""Contracts of the embedding function (enrolment)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from facegate.models.consent import PurposeName
+
+ContentType = Literal["image/jpeg", "image/png", "image/webp"]
+
+
+class StartEnrolmentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    purpose: PurposeName
+    image: str | None = Field(
+        None, description="Inline image, base64 (at most 5 MB decoded). Omit to get a presigned upload."
+    )
+    content_type: ContentType = Field("image/jpeg", description="Content type of the upload to come")
+
+
+class UploadInstructions(BaseModel):
+    url: str
+    fields: dict[str, str]
+    expires_in: int
+    max_bytes: int
+    content_type: str
+
+
+class TemplateSummary(BaseModel):
+    template_id: str
+    model_id: str
+    model_version: str
+    expires_at: int
+
+
+class EnrolmentResponse(BaseModel):
+    enrolment_id: str
+    subject_id: str
+    purpose: str
+    status: Literal["pending", "completed", "failed"]
+    reason: str | None = None
+    detail: str | None = None
+    created_at: str
+    updated_at: str
+    template: TemplateSummary | None = Field(None, description="Metadata only; templates never leave")
+    upload: UploadInstructions | None = None

@@ -1,0 +1,198 @@
+"""Enrolment: one photo of a consenting person → one encrypted template. The photo never outlives it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from facegate.adapters.envelope import EnvelopeCipher
+from facegate.adapters.uploads import PresignedUpload, UploadStore
+from facegate.biometrics import EngineTemplate
+from facegate.errors import ConsentRequiredError, EnrolmentNotFoundError, FacegateError, ImageTooLargeError
+from facegate.hashing import SubjectHasher
+from facegate.observability import count, logger
+from facegate.repositories.base import iso, utcnow
+from facegate.repositories.consents import ConsentRepository
+from facegate.repositories.enrolments import Enrolment, EnrolmentRepository
+from facegate.repositories.templates import StoredTemplate, TemplateRepository
+from facegate.services.audit import Auditor
+from facegate.services.consent import NoticeService
+from facegate.tenancy import CallerContext
+
+JOB_RECORD_DAYS = 30
+UPLOAD_PREFIX = "enrolments/"
+
+
+class Enroller(Protocol):
+    """What the service needs of the face engine (facegate.biometrics.FaceBiometrics)."""
+
+    def enrol(self, image: bytes) -> EngineTemplate: ...
+
+
+@dataclass(frozen=True)
+class EnrolmentStarted:
+    job: Enrolment
+    upload: PresignedUpload | None = None
+
+
+def upload_key(tenant_id: str, enrolment_id: str) -> str:
+    """Object keys carry the tenant and a random id, never the subject id."""
+    return f"{UPLOAD_PREFIX}{tenant_id}/{enrolment_id}"
+
+
+def parse_upload_key(key: str) -> tuple[str, str] | None:
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != UPLOAD_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def template_context(tenant_id: str, subject_ref: str, purpose: str) -> dict[str, str]:
+    return {"tenant": tenant_id, "subject": subject_ref, "purpose": purpose}
+
+
+class EnrolmentService:
+    def __init__(
+        self,
+        notices: NoticeService,
+        consents: ConsentRepository,
+        hasher: SubjectHasher,
+        jobs: EnrolmentRepository,
+        templates: TemplateRepository,
+        cipher: EnvelopeCipher,
+        uploads: UploadStore,
+        engine: Callable[[], Enroller],
+        auditor: Auditor,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._notices = notices
+        self._consents = consents
+        self._hasher = hasher
+        self._jobs = jobs
+        self._templates = templates
+        self._cipher = cipher
+        self._uploads = uploads
+        self._engine = engine
+        self._auditor = auditor
+        self._clock = clock
+
+    def start(
+        self, caller: CallerContext, subject_id: str, purpose: str, image: bytes | None, content_type: str
+    ) -> EnrolmentStarted:
+        """Inline image: processed now (errors raised, job marked failed). Otherwise: a presigned upload."""
+        self._notices.purpose(caller.tenant_id, purpose)
+        ref = self._hasher.ref(caller.tenant_id, subject_id)
+        self._require_consent(caller.tenant_id, ref, purpose)
+        if image is not None and len(image) > self._uploads.max_bytes:
+            raise ImageTooLargeError(f"the image may be at most {self._uploads.max_bytes} bytes")
+        now = self._clock()
+        job = Enrolment(
+            enrolment_id=uuid.uuid4().hex,
+            tenant_id=caller.tenant_id,
+            subject_ref=ref,
+            purpose=purpose,
+            status="pending",
+            actor=caller.client_id,
+            created_at=iso(now),
+            updated_at=iso(now),
+            expires_at=int((now + timedelta(days=JOB_RECORD_DAYS)).timestamp()),
+        )
+        self._jobs.create(job)
+        if image is None:
+            upload = self._uploads.presign(upload_key(caller.tenant_id, job.enrolment_id), content_type)
+            return EnrolmentStarted(job, upload)
+        finished, error = self._process(job, image, request_id=caller.request_id)
+        if error is not None:
+            raise error
+        return EnrolmentStarted(finished)
+
+    def on_upload(self, key: str, request_id: str | None = None) -> Enrolment | None:
+        """An upload arrived: check it, enrol it, and delete it whatever happens."""
+        parsed = parse_upload_key(key)
+        try:
+            if parsed is None:
+                logger.warning("upload with unexpected key deleted")
+                return None
+            tenant_id, enrolment_id = parsed
+            job = self._jobs.get(tenant_id, enrolment_id)
+            if job is None or job.status != "pending":
+                logger.warning("upload without pending enrolment deleted", enrolment_id=enrolment_id)
+                return job
+            try:
+                image = self._uploads.fetch(key)
+            except FacegateError as error:
+                return self._fail(job, error, request_id)
+            return self._process(job, image, request_id)[0]
+        finally:
+            self._uploads.delete(key)
+
+    def status(self, caller: CallerContext, subject_id: str, enrolment_id: str) -> Enrolment:
+        job = self._jobs.get(caller.tenant_id, enrolment_id)
+        if job is None or job.subject_ref != self._hasher.ref(caller.tenant_id, subject_id):
+            raise EnrolmentNotFoundError()
+        return job
+
+    # -- internals
+
+    def _require_consent(self, tenant_id: str, ref: str, purpose: str) -> None:
+        state = self._consents.state(tenant_id, ref, purpose)
+        if state is None or state.status != "granted":
+            raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
+
+    def _process(self, job: Enrolment, image: bytes, request_id: str | None) -> tuple[Enrolment, FacegateError | None]:
+        caller = CallerContext(job.tenant_id, job.actor, frozenset(), request_id)
+        try:
+            # Consent may have been withdrawn between the presigned POST and the upload.
+            self._require_consent(job.tenant_id, job.subject_ref, job.purpose)
+            template = self._engine().enrol(image)
+        except FacegateError as error:
+            return self._fail(job, error, request_id), error
+        finally:
+            del image  # the only copy of the raw image in this process
+        purpose = self._notices.purpose(job.tenant_id, job.purpose)
+        now = self._clock()
+        expires_at = int((now + timedelta(days=purpose.retention_days)).timestamp())
+        template_id = uuid.uuid4().hex
+        sealed = self._cipher.seal(template.data, template_context(job.tenant_id, job.subject_ref, job.purpose))
+        self._templates.put(
+            StoredTemplate(
+                tenant_id=job.tenant_id,
+                subject_ref=job.subject_ref,
+                purpose=job.purpose,
+                template_id=template_id,
+                enrolment_id=job.enrolment_id,
+                model_id=template.model_id,
+                model_version=template.model_version,
+                ciphertext=sealed.ciphertext,
+                encrypted_key=sealed.encrypted_key,
+                nonce=sealed.nonce,
+                created_at=iso(now),
+                expires_at=expires_at,
+            )
+        )
+        done = replace(
+            job,
+            status="completed",
+            template_id=template_id,
+            model_id=template.model_id,
+            model_version=template.model_version,
+            template_expires_at=expires_at,
+            updated_at=iso(now),
+        )
+        self._jobs.finish(done)
+        self._auditor.record(caller, "enrolment.completed", "ok", job.subject_ref, job.purpose, model=template.model_id)
+        count("FaceEnrolled")
+        logger.info("enrolment completed", subject_ref=job.subject_ref, purpose=job.purpose)
+        return done, None
+
+    def _fail(self, job: Enrolment, error: FacegateError, request_id: str | None) -> Enrolment:
+        caller = CallerContext(job.tenant_id, job.actor, frozenset(), request_id)
+        failed = replace(job, status="failed", reason=error.code, detail=error.detail, updated_at=iso(self._clock()))
+        self._jobs.finish(failed)
+        self._auditor.record(caller, "enrolment.failed", error.code, job.subject_ref, job.purpose)
+        count("EnrolmentFailed", reason=error.code)
+        logger.info("enrolment failed", subject_ref=job.subject_ref, reason=error.code)
+        return failed
