@@ -3,7 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Python 3.12 is the Lambda runtime. Use it from PATH, else from pyenv (where it is 3.12.x).
-PY312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python 2>/dev/null | sort -V | tail -1)
+# Resolved to the real interpreter (not a pyenv shim), so that `sam build` finds python3.12 directly.
+PY312 ?= $(shell for p in $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | sort -V -r) \
+	$$(command -v python3.12); do "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12); \
+	print(sys.executable)' 2>/dev/null && break; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 SAM_VENV := .sam-venv

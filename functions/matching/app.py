@@ -1,11 +1,83 @@
-"""Matching function (1:1, 1:N, proctoring). Not implemented yet: every route answers 501 problem+json."""
+"""Matching function: 1:1 verification (inline probe or presigned upload). Identification and
+proctoring are not implemented yet and answer 501 problem+json.
+
+Thin adapter: parse and validate, call the verification service, map the result to a response.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
-from facegate.api.unimplemented import not_implemented
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from facegate.api.resolver import caller, create_resolver
+from facegate.config import get_settings
+from facegate.errors import InvalidImageError, NotImplementedYetError
+from facegate.models.verification import ProbeRequest, ProbeResponse, VerificationResponse, VerifyRequest
+from facegate.observability import logger, metrics, tracer
+from facegate.wiring import container
+
+settings = get_settings()
+app = create_resolver(max_body_bytes=settings.max_image_bytes * 4 // 3 + 64 * 1024)
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return not_implemented("matching", event)
+def _decode(image: str) -> bytes:
+    try:
+        return base64.b64decode(image, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidImageError("the image is not valid base64") from error
+
+
+@app.post("/v1/probes")
+def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
+    who = caller(app, container().tenant_for_client)
+    probe_id, upload = container().verifications.presign_probe(who, body.content_type)
+    answer = ProbeResponse.model_validate({"probe_id": probe_id, "upload": upload.__dict__})
+    return Response(status_code=201, content_type="application/json", body=answer.model_dump(mode="json"))
+
+
+@app.post("/v1/verifications")
+def verify(body: VerifyRequest) -> dict[str, Any]:
+    who = caller(app, container().tenant_for_client)
+    image = _decode(body.image) if body.image is not None else None
+    result = container().verifications.verify(
+        who, body.subject_id, body.purpose, body.security_level, image=image, probe_id=body.probe_id
+    )
+    return VerificationResponse(
+        verification_id=result.verification_id,
+        subject_id=body.subject_id,
+        purpose=body.purpose,
+        decision=result.decision,  # type: ignore[arg-type]
+        score=result.score,
+        threshold=result.threshold,
+        security_level=body.security_level,
+        model_id=result.model_id,
+        model_version=result.model_version,
+        result_token=result.result_token,
+    ).model_dump(mode="json")
+
+
+@app.post("/v1/identifications")
+def identify() -> dict[str, Any]:
+    raise NotImplementedYetError("1:N identification is not implemented yet", capability="identification")
+
+
+@app.put("/v1/purposes/<purpose>")
+def configure_purpose(purpose: str) -> dict[str, Any]:
+    raise NotImplementedYetError("purpose configuration is not implemented yet", capability="identification")
+
+
+@app.post("/v1/proctoring/sessions")
+def start_proctoring() -> dict[str, Any]:
+    raise NotImplementedYetError("proctoring is not implemented yet", capability="proctoring")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

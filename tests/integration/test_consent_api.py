@@ -255,7 +255,7 @@ def test_token_without_route_scope_gets_403(api: Api) -> None:
 
 def test_health_needs_no_token_and_unbuilt_functions_say_501(api: Api) -> None:
     assert api.call("GET", "/v1/health", tenant=None).json["status"] == "ok"
-    reply = api.call("POST", "/v1/verifications", {"subject_id": "x"})
+    reply = api.call("POST", "/v1/fallback/challenges", {"subject_id": "x"})
     assert reply.status == 501 and reply.json["code"] == "not_implemented"
 
 

@@ -57,6 +57,7 @@ class FaceBiometrics:
         return str(self._engine.model_version)
 
     def enrol(self, image: bytes) -> EngineTemplate:
+        """Detect exactly one usable face, align, embed. Also used for verification probes."""
         from faceengine.errors import FaceEngineError
 
         try:
@@ -64,3 +65,11 @@ class FaceBiometrics:
         except FaceEngineError as error:
             raise _domain_error(error) from error
         return EngineTemplate(template.model_id, template.model_version, template.to_bytes())
+
+    def similarity(self, a: EngineTemplate, b: EngineTemplate) -> float:
+        from faceengine import Template
+
+        return float(self._engine.similarity(Template.from_bytes(a.data), Template.from_bytes(b.data)))
+
+    def threshold(self, far: float) -> float:
+        return float(self._engine.threshold(far))

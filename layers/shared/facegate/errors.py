@@ -111,3 +111,19 @@ class LowQualityError(FacegateError):
 
 class EnrolmentNotFoundError(FacegateError):
     status, code, title = 404, "enrolment_not_found", "No such enrolment for this subject"
+
+
+class NotEnrolledError(FacegateError):
+    status, code, title = 409, "not_enrolled", "The subject has no face enrolment for this purpose"
+
+
+class ReenrolmentRequiredError(FacegateError):
+    status, code, title = 409, "reenrolment_required", "The enrolment was made by another model version"
+
+
+class FallbackRequiredError(FacegateError):
+    status, code, title = 423, "fallback_required", "Face verification is paused; use a non-face method"
+
+
+class ProbeNotFoundError(FacegateError):
+    status, code, title = 404, "probe_not_found", "No uploaded probe image with this id (it may have expired)"

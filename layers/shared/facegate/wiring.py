@@ -27,6 +27,7 @@ from facegate.services.consent import ConsentService, NoticeService
 if TYPE_CHECKING:
     from facegate.biometrics import FaceBiometrics
     from facegate.services.enrolment import EnrolmentService
+    from facegate.services.verification import VerificationService
 
 TENANT_CACHE_SECONDS = 300
 
@@ -103,6 +104,26 @@ class Container:
             cipher=EnvelopeCipher(self.session.client("kms"), s.data_key_id),
             uploads=self.uploads,
             engine=lambda: self.biometrics,
+            auditor=self.auditor,
+        )
+
+    @cached_property
+    def verifications(self) -> VerificationService:
+        from facegate.repositories.attempts import AttemptRepository
+        from facegate.services.results import ResultIssuer
+        from facegate.services.verification import VerificationService
+
+        s = self.settings
+        return VerificationService(
+            notices=self.notices,
+            consents=self.consent_records,
+            hasher=self.hasher,
+            templates=TemplateRepository(s.templates_table, s.region),
+            attempts=AttemptRepository(s.sessions_table, s.region),
+            cipher=EnvelopeCipher(self.session.client("kms"), s.data_key_id),
+            uploads=self.uploads,
+            engine=lambda: self.biometrics,
+            results=ResultIssuer(self.signer, s.issuer),
             auditor=self.auditor,
         )
 

@@ -1,0 +1,40 @@
+"""The signed verification result: the same shape whichever method (face or fallback) was used."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from facegate.repositories.base import utcnow
+from facegate.services.consent import Signer
+
+RESULT_LIFETIME = timedelta(minutes=5)
+
+
+class ResultIssuer:
+    def __init__(self, signer: Signer, issuer: str, clock: Callable[[], datetime] = utcnow) -> None:
+        self._signer = signer
+        self._issuer = issuer
+        self._clock = clock
+
+    def issue(
+        self, tenant_id: str, subject_id: str, purpose: str, method: str, decision: str, **evidence: Any
+    ) -> tuple[str, dict[str, Any]]:
+        """A compact ES256 JWT the tenant's backend verifies offline with /v1/keys."""
+        now = self._clock()
+        claims = {
+            "iss": self._issuer,
+            "aud": tenant_id,
+            "sub": subject_id,
+            "typ": "verification-result",
+            "jti": uuid.uuid4().hex,
+            "purpose": purpose,
+            "method": method,
+            "decision": decision,
+            "iat": int(now.timestamp()),
+            "exp": int((now + RESULT_LIFETIME).timestamp()),
+            **evidence,
+        }
+        return self._signer.sign(claims), claims
