@@ -16,8 +16,8 @@ class EnrolmentItem(Model):
     class Meta:
         table_name = ""
 
-    pk = UnicodeAttribute(hash_key=True)  # ENROLMENT#<tenant>#<enrolment_id>
-    sk = UnicodeAttribute(range_key=True)  # JOB
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
+    sk = UnicodeAttribute(range_key=True)  # ENROLMENT#<enrolment_id>
     tenant_id = UnicodeAttribute()
     subject_ref = UnicodeAttribute()
     purpose = UnicodeAttribute()
@@ -53,8 +53,8 @@ class Enrolment:
     template_expires_at: int | None = None
 
 
-def _key(tenant_id: str, enrolment_id: str) -> str:
-    return f"ENROLMENT#{tenant_id}#{enrolment_id}"
+def _key(tenant_id: str, subject_ref: str, enrolment_id: str) -> tuple[str, str]:
+    return f"T#{tenant_id}#S#{subject_ref}", f"ENROLMENT#{enrolment_id}"
 
 
 class EnrolmentRepository:
@@ -62,9 +62,10 @@ class EnrolmentRepository:
         bind(EnrolmentItem, table_name, region)
 
     def create(self, job: Enrolment) -> None:
+        pk, sk = _key(job.tenant_id, job.subject_ref, job.enrolment_id)
         EnrolmentItem(
-            pk=_key(job.tenant_id, job.enrolment_id),
-            sk="JOB",
+            pk=pk,
+            sk=sk,
             tenant_id=job.tenant_id,
             subject_ref=job.subject_ref,
             purpose=job.purpose,
@@ -75,9 +76,9 @@ class EnrolmentRepository:
             expires_at=job.expires_at,
         ).save(condition=EnrolmentItem.pk.does_not_exist())
 
-    def get(self, tenant_id: str, enrolment_id: str) -> Enrolment | None:
+    def get(self, tenant_id: str, subject_ref: str, enrolment_id: str) -> Enrolment | None:
         try:
-            item = EnrolmentItem.get(_key(tenant_id, enrolment_id), "JOB")
+            item = EnrolmentItem.get(*_key(tenant_id, subject_ref, enrolment_id))
         except EnrolmentItem.DoesNotExist:
             return None
         return Enrolment(
@@ -100,7 +101,8 @@ class EnrolmentRepository:
 
     def finish(self, job: Enrolment) -> None:
         """Move a pending job to its outcome; a job finishes once (a redelivered event changes nothing)."""
-        item = EnrolmentItem(pk=_key(job.tenant_id, job.enrolment_id), sk="JOB")
+        pk, sk = _key(job.tenant_id, job.subject_ref, job.enrolment_id)
+        item = EnrolmentItem(pk=pk, sk=sk)
         optional: dict[Any, Any] = {
             EnrolmentItem.reason: job.reason,
             EnrolmentItem.detail: job.detail,

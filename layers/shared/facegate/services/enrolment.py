@@ -38,16 +38,17 @@ class EnrolmentStarted:
     upload: PresignedUpload | None = None
 
 
-def upload_key(tenant_id: str, enrolment_id: str) -> str:
-    """Object keys carry the tenant and a random id, never the subject id."""
-    return f"{UPLOAD_PREFIX}{tenant_id}/{enrolment_id}"
+def upload_key(tenant_id: str, subject_ref: str, enrolment_id: str) -> str:
+    """Object keys carry the tenant, the subject's keyed hash (so erasure finds pending uploads) and a
+    random id; never the subject id."""
+    return f"{UPLOAD_PREFIX}{tenant_id}/{subject_ref}/{enrolment_id}"
 
 
-def parse_upload_key(key: str) -> tuple[str, str] | None:
+def parse_upload_key(key: str) -> tuple[str, str, str] | None:
     parts = key.split("/")
-    if len(parts) != 3 or parts[0] + "/" != UPLOAD_PREFIX or not parts[1] or not parts[2]:
+    if len(parts) != 4 or parts[0] + "/" != UPLOAD_PREFIX or not all(parts[1:]):
         return None
-    return parts[1], parts[2]
+    return parts[1], parts[2], parts[3]
 
 
 def template_context(tenant_id: str, subject_ref: str, purpose: str) -> dict[str, str]:
@@ -102,7 +103,7 @@ class EnrolmentService:
         )
         self._jobs.create(job)
         if image is None:
-            upload = self._uploads.presign(upload_key(caller.tenant_id, job.enrolment_id), content_type)
+            upload = self._uploads.presign(upload_key(caller.tenant_id, ref, job.enrolment_id), content_type)
             return EnrolmentStarted(job, upload)
         finished, error = self._process(job, image, request_id=caller.request_id)
         if error is not None:
@@ -116,8 +117,8 @@ class EnrolmentService:
             if parsed is None:
                 logger.warning("upload with unexpected key deleted")
                 return None
-            tenant_id, enrolment_id = parsed
-            job = self._jobs.get(tenant_id, enrolment_id)
+            tenant_id, ref, enrolment_id = parsed
+            job = self._jobs.get(tenant_id, ref, enrolment_id)
             if job is None or job.status != "pending":
                 logger.warning("upload without pending enrolment deleted", enrolment_id=enrolment_id)
                 return job
@@ -130,8 +131,8 @@ class EnrolmentService:
             self._uploads.delete(key)
 
     def status(self, caller: CallerContext, subject_id: str, enrolment_id: str) -> Enrolment:
-        job = self._jobs.get(caller.tenant_id, enrolment_id)
-        if job is None or job.subject_ref != self._hasher.ref(caller.tenant_id, subject_id):
+        job = self._jobs.get(caller.tenant_id, self._hasher.ref(caller.tenant_id, subject_id), enrolment_id)
+        if job is None:
             raise EnrolmentNotFoundError()
         return job
 
