@@ -1,18 +1,88 @@
-"""Deletion function. Not implemented yet: HTTP routes answer 501 problem+json; queued erasure jobs are
-reported as failed so that SQS keeps them (and moves them to the dead-letter queue) until erasure lands,
-rather than dropping a person's request on the floor."""
+"""Deletion function: erasure requests over HTTP, erasure jobs from SQS (own requests and
+ConsentWithdrawn events from EventBridge), the scheduled retention sweep, and the compliance report.
+
+Thin adapter: parse and validate, call the deletion service, map the result to a response.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
-from facegate.api.unimplemented import not_implemented
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from facegate.api.resolver import caller, create_resolver
+from facegate.config import get_settings
+from facegate.observability import logger, metrics, tracer
+from facegate.repositories.deletions import DeletionJob
+from facegate.wiring import container
+
+SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+DeletionId = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9\-]+$")]
+
+settings = get_settings()
+app = create_resolver(settings.max_json_body_bytes)
+processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    records = event.get("Records")
-    if isinstance(records, list):
-        return {"batchItemFailures": [{"itemIdentifier": r.get("messageId", "")} for r in records]}
-    if "rawPath" not in event:  # the scheduled retention sweep
-        return {"swept": False, "reason": "not_implemented"}
-    return not_implemented("erasure", event)
+def _job(job: DeletionJob) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "deletion_id": job.deletion_id,
+        "status": job.status,
+        "scope": job.scope,
+        "requested_at": job.requested_at,
+    }
+    if job.purposes:
+        body["purposes"] = job.purposes
+    if job.status == "completed":
+        body.update(completed_at=job.completed_at, removed=job.counts, receipt=job.receipt)
+    return body
+
+
+@app.delete("/v1/subjects/<subject_id>")
+def erase_subject(subject_id: SubjectId) -> Response[dict[str, Any]]:
+    who = caller(app, container().tenant_for_client)
+    job = container().deletions.request_subject_erasure(who, subject_id)
+    return Response(status_code=202, content_type="application/json", body=_job(job))
+
+
+@app.get("/v1/deletions/<deletion_id>")
+def get_deletion(deletion_id: DeletionId) -> dict[str, Any]:
+    who = caller(app, container().tenant_for_client)
+    return _job(container().deletions.status(who, deletion_id))
+
+
+@app.get("/v1/compliance/report")
+def compliance_report() -> dict[str, Any]:
+    who = caller(app, container().tenant_for_client)
+    purposes = [
+        {"purpose": p.name, "assessment_id": p.identification_assessment_id}
+        for p in container().tenants.purposes(who.tenant_id)
+        if p.identification_enabled
+    ]
+    return container().deletions.report(who, purposes, settings.audit_table)
+
+
+def _erase(record: SQSRecord) -> None:
+    message = json.loads(record.body)
+    service = container().deletions
+    if message.get("detail-type") == "ConsentWithdrawn":
+        service.on_consent_withdrawn(message["detail"])
+    else:
+        service.run(message["tenant_id"], message["deletion_id"])
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("Records"):
+        return process_partial_response(event=event, record_handler=_erase, processor=processor, context=context)
+    if "rawPath" in event:
+        return app.resolve(event, context)
+    return {"swept": container().deletions.sweep()}

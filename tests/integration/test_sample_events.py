@@ -29,6 +29,13 @@ def test_record_consent_event_from_an_unknown_client_is_refused(cloud: LocalClou
     assert json.loads(answer["body"])["code"] == "tenant_unknown"
 
 
-def test_deletion_keeps_queued_jobs_until_erasure_exists(cloud: LocalCloud) -> None:
-    answer = cloud.gateway.invoke("DeletionFunction", {"Records": [{"messageId": "m-1", "body": "{}"}]})
-    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+def test_consent_withdrawn_event_runs_a_purpose_erasure(cloud: LocalCloud) -> None:
+    answer = cloud.gateway.invoke("DeletionFunction", load("deletion/consent_withdrawn_sqs.json"))
+    assert answer == {"batchItemFailures": []}
+
+
+def test_unknown_deletion_job_is_reported_failed_for_retry(cloud: LocalCloud) -> None:
+    record = load("deletion/consent_withdrawn_sqs.json")["Records"][0]
+    record = dict(record, body=json.dumps({"deletion_id": "unknown", "tenant_id": "demo"}))
+    answer = cloud.gateway.invoke("DeletionFunction", {"Records": [record]})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}

@@ -46,15 +46,19 @@ class StaticJwksClient:
 
 
 @dataclass
-class S3Trigger:
-    """An S3 event source of a function, delivered through a local queue (S3 → SQS is emulated)."""
+class QueueTrigger:
+    """An event source of a function, read from a queue: an SQS event source as Lambda polls it, or an
+    S3 trigger whose notifications the emulator sends to a local queue (kind "s3")."""
 
     function: str
     queue_url: str
+    kind: str  # "sqs" | "s3"
+    queue_arn: str = ""
 
 
-def wire_s3_triggers(session: boto3.session.Session, stack: Stack) -> list[S3Trigger]:
-    """For each `Type: S3` event in the template, route the bucket's notifications to a queue."""
+def wire_triggers(session: boto3.session.Session, stack: Stack) -> list[QueueTrigger]:
+    """For each `Type: S3` event route the bucket's notifications to a local queue; for each `Type: SQS`
+    event poll the template's queue."""
     s3 = session.client("s3", region_name=REGION)
     sqs = session.client("sqs", region_name=REGION)
     per_bucket: dict[str, list[dict[str, Any]]] = {}
@@ -63,6 +67,12 @@ def wire_s3_triggers(session: boto3.session.Session, stack: Stack) -> list[S3Tri
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         for event_name, event in resource["Properties"].get("Events", {}).items():
+            if event["Type"] == "SQS":
+                arn = stack.resolver.resolve(event["Properties"]["Queue"])
+                name = arn.rsplit(":", 1)[1]
+                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                triggers.append(QueueTrigger(logical, url, "sqs", arn))
+                continue
             if event["Type"] != "S3":
                 continue
             props = stack.resolver.resolve(event["Properties"])
@@ -74,7 +84,7 @@ def wire_s3_triggers(session: boto3.session.Session, stack: Stack) -> list[S3Tri
             if rules:
                 config["Filter"] = {"Key": {"FilterRules": rules}}
             per_bucket.setdefault(props["Bucket"], []).append(config)
-            triggers.append(S3Trigger(logical, url))
+            triggers.append(QueueTrigger(logical, url, "s3"))
     for bucket, configs in per_bucket.items():
         s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configs}
@@ -88,25 +98,62 @@ class LocalCloud:
     gateway: Gateway
     pool_id: str
     client_ids: dict[str, str]
-    s3_triggers: list[S3Trigger]
+    triggers: list[QueueTrigger]
     session: boto3.session.Session
 
-    def deliver_s3_events(self) -> int:
-        """Invoke the functions with the S3 events waiting for them, as Lambda's S3 trigger does."""
+    def token(self, tenant: str = "demo", scopes: tuple[str, ...] = SCOPES, lifetime_seconds: int = 3600) -> str:
+        return mint_access_token(
+            region=REGION,
+            pool_id=self.pool_id,
+            client_id=self.client_ids[tenant],
+            scopes=list(scopes),
+            lifetime_seconds=lifetime_seconds,
+        )
+
+    def deliver_events(self) -> int:
+        """Invoke functions with what waits in their event sources, as Lambda's pollers do. SQS messages
+        a function reports as failed stay in the queue (visible again after the visibility timeout)."""
         sqs = self.session.client("sqs", region_name=REGION)
         delivered = 0
-        for trigger in self.s3_triggers:
+        for trigger in self.triggers:
             while True:
-                messages = sqs.receive_message(QueueUrl=trigger.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+                messages = sqs.receive_message(
+                    QueueUrl=trigger.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                ).get("Messages", [])
                 if not messages:
                     break
+                failed: set[str] = set()
+                if trigger.kind == "s3":
+                    for message in messages:
+                        event = json.loads(message["Body"])
+                        if event.get("Records"):
+                            self.gateway.invoke(trigger.function, event)
+                            delivered += 1
+                else:
+                    records = [_sqs_record(message, trigger.queue_arn) for message in messages]
+                    answer = self.gateway.invoke(trigger.function, {"Records": records}) or {}
+                    failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+                    delivered += len(records) - len(failed)
                 for message in messages:
-                    event = json.loads(message["Body"])
-                    if event.get("Records"):
-                        self.gateway.invoke(trigger.function, event)
-                        delivered += 1
-                    sqs.delete_message(QueueUrl=trigger.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    if message["MessageId"] not in failed:
+                        sqs.delete_message(QueueUrl=trigger.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                if failed:
+                    break
         return delivered
+
+
+def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
 
     def token(self, tenant: str = "demo", scopes: tuple[str, ...] = SCOPES, lifetime_seconds: int = 3600) -> str:
         return mint_access_token(
@@ -170,6 +217,6 @@ def start(session: boto3.session.Session, emulator_endpoint: str | None = None) 
         gateway=Gateway(stack, authorizer),
         pool_id=pool_id,
         client_ids=client_ids,
-        s3_triggers=wire_s3_triggers(session, stack),
+        triggers=wire_triggers(session, stack),
         session=session,
     )

@@ -82,11 +82,11 @@ def main() -> None:
     def deliver() -> None:
         while not stopping.wait(0.5):
             try:
-                cloud.deliver_s3_events()
+                cloud.deliver_events()
             except Exception as error:  # keep delivering; a failed invocation is logged like Lambda's
-                sys.stderr.write(f"s3 event delivery failed: {error!r}\n")
+                sys.stderr.write(f"event delivery failed: {error!r}\n")
 
-    threading.Thread(target=deliver, name="s3-events", daemon=True).start()
+    threading.Thread(target=deliver, name="event-sources", daemon=True).start()
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt

@@ -26,6 +26,7 @@ from facegate.services.consent import ConsentService, NoticeService
 
 if TYPE_CHECKING:
     from facegate.biometrics import FaceBiometrics
+    from facegate.services.deletion import DeletionService
     from facegate.services.enrolment import EnrolmentService
     from facegate.services.verification import VerificationService
 
@@ -125,6 +126,36 @@ class Container:
             engine=lambda: self.biometrics,
             results=ResultIssuer(self.signer, s.issuer),
             auditor=self.auditor,
+        )
+
+    @cached_property
+    def deletions(self) -> DeletionService:
+        from facegate.repositories.deletions import DeletionRepository
+        from facegate.repositories.erasure import ErasureRepository, TableStore
+        from facegate.services.deletion import DeletionService, Stores, sqs_sender
+
+        s = self.settings
+
+        def store(name: str, table: str, partition: str = "pk", sort: str = "sk") -> TableStore:
+            return TableStore(name, table, partition, sort)
+
+        return DeletionService(
+            stores=Stores(
+                templates=store("templates", s.templates_table),
+                jobs=store("enrolment_jobs", s.jobs_table),
+                sessions=store("sessions", s.sessions_table),
+                challenges=store("challenges", s.challenges_table),
+                idempotency=store("idempotency", s.idempotency_table, "id", "sk"),
+                consents=store("consents", s.consents_table),
+                uploads_bucket=s.uploads_bucket,
+            ),
+            erasure=ErasureRepository(self.session.client("dynamodb"), self.session.client("s3")),
+            deletions=DeletionRepository(s.jobs_table, s.region),
+            hasher=self.hasher,
+            signer=self.signer,
+            enqueue=sqs_sender(self.session.client("sqs"), s.deletion_queue_url),
+            auditor=self.auditor,
+            issuer=s.issuer,
         )
 
     @cached_property

@@ -123,6 +123,13 @@ class TenantRepository:
             identification_assessment_id=purpose.identification_assessment_id,
         ).save()
 
+    def purposes(self, tenant_id: str) -> list[Purpose]:
+        return [
+            p
+            for item in PurposeItem.query(_tenant_pk(tenant_id), PurposeItem.sk.startswith("PURPOSE#"))
+            if (p := self.get_purpose(tenant_id, item.name)) is not None
+        ]
+
     def latest_notice(self, tenant_id: str, purpose: str, locale: str) -> Notice | None:
         items = NoticeItem.query(
             _tenant_pk(tenant_id),

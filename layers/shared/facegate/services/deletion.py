@@ -1,0 +1,277 @@
+"""Erasure of a subject (all purposes) or of one purpose, as an idempotent, retryable job.
+
+Every store is erased by key; a failure midway raises, SQS redelivers, and the rerun removes what is
+left (erasing an erased store removes nothing), adding to the counts already recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from facegate.errors import FacegateError
+from facegate.hashing import SubjectHasher
+from facegate.observability import count, logger
+from facegate.repositories.base import iso, utcnow
+from facegate.repositories.deletions import DeletionJob, DeletionRepository
+from facegate.repositories.erasure import ErasureRepository, TableStore
+from facegate.services.audit import Auditor
+from facegate.services.consent import Signer
+from facegate.services.enrolment import UPLOAD_PREFIX
+from facegate.tenancy import CallerContext
+
+FILING_THRESHOLD = 100_000  # CAC measures art. 15: file with the regulator above this many individuals
+WARNING_THRESHOLD = 80_000
+
+
+class DeletionNotFoundError(FacegateError):
+    status, code, title = 404, "deletion_not_found", "No such deletion for this tenant"
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The subject-scoped stores, named after their tables in template.yaml."""
+
+    templates: TableStore
+    jobs: TableStore
+    sessions: TableStore
+    challenges: TableStore
+    idempotency: TableStore
+    consents: TableStore
+    uploads_bucket: str
+
+    def face_data(self) -> list[TableStore]:
+        return [self.templates, self.jobs, self.sessions, self.challenges]
+
+
+def _for_purpose(item: dict[str, Any], sort: str, purpose: str) -> bool:
+    return item.get("purpose") == purpose or f"#{purpose}" in str(item.get(sort, ""))
+
+
+class DeletionService:
+    def __init__(
+        self,
+        stores: Stores,
+        erasure: ErasureRepository,
+        deletions: DeletionRepository,
+        hasher: SubjectHasher,
+        signer: Signer,
+        enqueue: Callable[[dict[str, str]], None],
+        auditor: Auditor,
+        issuer: str,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._stores = stores
+        self._erasure = erasure
+        self._deletions = deletions
+        self._hasher = hasher
+        self._signer = signer
+        self._enqueue = enqueue
+        self._auditor = auditor
+        self._issuer = issuer
+        self._clock = clock
+
+    # -- requests
+
+    def request_subject_erasure(self, caller: CallerContext, subject_id: str) -> DeletionJob:
+        """Answers the same whether or not the subject exists (no enumeration)."""
+        job = DeletionJob(
+            deletion_id=uuid.uuid4().hex,
+            tenant_id=caller.tenant_id,
+            scope="subject",
+            requested_at=iso(self._clock()),
+            subject_ref=self._hasher.ref(caller.tenant_id, subject_id),
+        )
+        self._deletions.create(job)
+        self._enqueue({"deletion_id": job.deletion_id, "tenant_id": job.tenant_id})
+        self._auditor.record(caller, "erasure.requested", "queued", job.subject_ref, deletion_id=job.deletion_id)
+        return job
+
+    def on_consent_withdrawn(self, detail: dict[str, Any]) -> DeletionJob:
+        """ConsentWithdrawn → erase that purpose's face data (consent records stay as proof)."""
+        job = DeletionJob(
+            deletion_id=f"withdrawal-{detail['record_id']}",
+            tenant_id=str(detail["tenant_id"]),
+            scope="purpose",
+            purposes=[str(detail["purpose"])],
+            requested_at=str(detail.get("withdrawn_at") or iso(self._clock())),
+            subject_ref=str(detail["subject_ref"]),
+        )
+        self._deletions.create(job)  # a redelivered event finds the job and resumes it
+        return self.run(job.tenant_id, job.deletion_id)
+
+    def status(self, caller: CallerContext, deletion_id: str) -> DeletionJob:
+        job = self._deletions.get(caller.tenant_id, deletion_id)
+        if job is None:
+            raise DeletionNotFoundError()
+        return job
+
+    # -- the job
+
+    def run(self, tenant_id: str, deletion_id: str) -> DeletionJob:
+        job = self._deletions.get(tenant_id, deletion_id)
+        if job is None:
+            raise DeletionNotFoundError()
+        if job.status == "completed" or job.subject_ref is None:
+            return job
+        self._deletions.mark_running(job)
+        ref = job.subject_ref
+        counts = dict(job.counts)
+        purposes = job.purposes if job.scope == "purpose" else None
+        pk = f"T#{tenant_id}#S#{ref}"
+
+        enrolment_ids: list[str] = []
+        for store in self._stores.face_data():
+            items = self._erasure.items(store, pk)
+            if purposes:
+                items = [i for i in items if any(_for_purpose(i, store.sort, p) for p in purposes)]
+            if store is self._stores.jobs:
+                enrolment_ids = [str(i["sk"]).removeprefix("ENROLMENT#") for i in items]
+            counts[store.name] = counts.get(store.name, 0) + self._erasure.delete(store, items)
+
+        prefix = f"{UPLOAD_PREFIX}{tenant_id}/{ref}/"
+        if purposes:
+            removed = sum(self._erasure.delete_objects(self._stores.uploads_bucket, prefix + e) for e in enrolment_ids)
+        else:
+            removed = self._erasure.delete_objects(self._stores.uploads_bucket, prefix)
+        counts["uploads"] = counts.get("uploads", 0) + removed
+
+        idem = self._stores.idempotency
+        items = self._erasure.items(idem, f"idempotency#{pk}")
+        counts[idem.name] = counts.get(idem.name, 0) + self._erasure.delete(idem, items)
+
+        if not purposes:
+            counts["consents"] = counts.get("consents", 0) + self._tombstone(tenant_id, ref)
+
+        completed = self._clock()
+        job.counts = counts
+        job.completed_at = iso(completed)
+        job.seconds = max(0.0, (completed - datetime.fromisoformat(job.requested_at)).total_seconds())
+        job.receipt = self._signer.sign(
+            {
+                "iss": self._issuer,
+                "typ": "deletion-receipt",
+                "deletion_id": job.deletion_id,
+                "tenant": tenant_id,
+                "scope": job.scope,
+                "purposes": purposes or "all",
+                "stores": counts,
+                "requested_at": job.requested_at,
+                "completed_at": job.completed_at,
+                "iat": int(completed.timestamp()),
+            }
+        )
+        self._deletions.complete(job)
+        job.status = "completed"
+        caller = CallerContext(tenant_id, "facegate-deletion", frozenset(), None)
+        self._auditor.record(caller, "erasure.completed", "ok", ref, ",".join(purposes or []) or None, **counts)
+        count("SubjectErased" if job.scope == "subject" else "PurposeErased")
+        logger.info("erasure completed", deletion_id=job.deletion_id, scope=job.scope)
+        job.subject_ref = None
+        return job
+
+    def _tombstone(self, tenant_id: str, ref: str) -> int:
+        """Replace the consent history with the proof that consent existed and when it ended."""
+        store = self._stores.consents
+        items = self._erasure.items(store, f"T#{tenant_id}#S#{ref}")
+        records = [i for i in items if str(i["sk"]).startswith("EVENT#")]
+        previous = next((i for i in items if i["sk"] == "TOMBSTONE"), None)
+        removed = self._erasure.delete(store, [i for i in items if i["sk"] != "TOMBSTONE"])
+        if records or previous:
+            purposes = sorted({str(r["purpose"]) for r in records} | set((previous or {}).get("purposes", [])))
+            times = sorted(str(r["created_at"]) for r in records)
+            self._erasure.put(
+                store.table,
+                {
+                    "pk": f"T#{tenant_id}#S#{ref}",
+                    "sk": "TOMBSTONE",
+                    "purposes": purposes,
+                    "first_record_at": (previous or {}).get("first_record_at") or (times[0] if times else ""),
+                    "last_record_at": times[-1] if times else (previous or {}).get("last_record_at", ""),
+                    "erased_at": iso(self._clock()),
+                },
+            )
+        return removed
+
+    # -- retention
+
+    def sweep(self) -> dict[str, int]:
+        """Remove what TTL has not removed yet and what TTL cannot reach (objects past their day)."""
+        now = self._clock()
+        counts: dict[str, int] = {}
+        for store in (self._stores.templates, self._stores.jobs, self._stores.sessions, self._stores.challenges):
+            expired = self._erasure.scan(
+                store.table,
+                FilterExpression="expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now.timestamp()))}},
+            )
+            counts[store.name] = self._erasure.delete(store, expired)
+        old = self._erasure.old_objects(self._stores.uploads_bucket, "", (now - timedelta(days=1)).timestamp())
+        for key in old:
+            self._erasure.delete_objects(self._stores.uploads_bucket, key)
+        counts["uploads"] = len(old)
+        logger.info("retention sweep", extra={"removed": counts})
+        return counts
+
+    # -- compliance
+
+    def report(self, caller: CallerContext, purposes: list[dict[str, Any]], audit_table: str) -> dict[str, Any]:
+        tenant = caller.tenant_id
+        prefix = f"T#{tenant}#S#"
+        individuals = {
+            str(i["pk"])
+            for i in self._erasure.scan(
+                self._stores.templates.table,
+                FilterExpression="begins_with(pk, :p)",
+                ExpressionAttributeValues={":p": {"S": prefix}},
+            )
+        }
+        consent_items = self._erasure.scan(
+            self._stores.consents.table,
+            FilterExpression="begins_with(pk, :p) AND begins_with(sk, :e)",
+            ExpressionAttributeValues={":p": {"S": prefix}, ":e": {"S": "EVENT#"}},
+        )
+        decisions = {"granted": 0, "refused": 0, "withdrawn": 0}
+        for item in consent_items:
+            decisions[str(item["action"])] = decisions.get(str(item["action"]), 0) + 1
+        audit = self._erasure.scan(
+            audit_table,
+            FilterExpression="tenant_id = :t AND begins_with(#a, :f)",
+            ExpressionAttributeNames={"#a": "action"},
+            ExpressionAttributeValues={":t": {"S": tenant}, ":f": {"S": "fallback."}},
+        )
+        done = [j for j in self._deletions.all_for_tenant(tenant) if j.status == "completed"]
+        seconds = [j.seconds for j in done if j.seconds is not None]
+        stored = len(individuals)
+        warnings = []
+        if stored >= FILING_THRESHOLD:
+            warnings.append(
+                "face data of 100,000 or more individuals is stored: file with the cyberspace administration "
+                "within 30 working days (CAC measures art. 15)"
+            )
+        elif stored >= WARNING_THRESHOLD:
+            warnings.append("face data of 80,000 or more individuals is stored: prepare the filing at 100,000")
+        return {
+            "tenant_id": tenant,
+            "generated_at": iso(self._clock()),
+            "individuals_with_face_data": stored,
+            "consents": decisions,
+            "fallbacks_used": len(audit),
+            "erasures_completed": len(done),
+            "erasure_median_seconds": statistics.median(seconds) if seconds else None,
+            "identification_purposes": purposes,
+            "filing_threshold": FILING_THRESHOLD,
+            "warnings": warnings,
+        }
+
+
+def sqs_sender(sqs_client: Any, queue_url: str) -> Callable[[dict[str, str]], None]:
+    def send(message: dict[str, str]) -> None:
+        sqs_client.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+
+    return send
