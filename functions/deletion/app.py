@@ -27,7 +27,8 @@ DeletionId = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z
 
 settings = get_settings()
 app = create_resolver(settings.max_json_body_bytes)
-processor = BatchProcessor(event_type=EventType.SQS)
+# Always answer with batchItemFailures (never raise): SQS retries exactly the failed records.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _job(job: DeletionJob) -> dict[str, Any]:

@@ -131,8 +131,11 @@ class LocalCloud:
                             delivered += 1
                 else:
                     records = [_sqs_record(message, trigger.queue_arn) for message in messages]
-                    answer = self.gateway.invoke(trigger.function, {"Records": records}) or {}
-                    failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+                    try:
+                        answer = self.gateway.invoke(trigger.function, {"Records": records}) or {}
+                        failed = {f["itemIdentifier"] for f in answer.get("batchItemFailures", [])}
+                    except Exception:  # a function error: Lambda retries the whole batch
+                        failed = {r["messageId"] for r in records}
                     delivered += len(records) - len(failed)
                 for message in messages:
                     if message["MessageId"] not in failed:
