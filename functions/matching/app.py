@@ -1,5 +1,5 @@
-"""Matching function: 1:1 verification (inline probe or presigned upload). Identification and
-proctoring are not implemented yet and answer 501 problem+json.
+"""Matching function: 1:1 verification and 1:N identification (inline probe or presigned upload),
+and the per-purpose switch for 1:N. Proctoring is not implemented yet and answers 501 problem+json.
 
 Thin adapter: parse and validate, call the verification service, map the result to a response.
 """
@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.resolver import caller, create_resolver
 from facegate.config import get_settings
 from facegate.errors import InvalidImageError, NotImplementedYetError
+from facegate.models.consent import PurposeName
+from facegate.models.identification import (
+    Candidate,
+    ConfigurePurposeRequest,
+    IdentificationResponse,
+    IdentifyRequest,
+    PurposeResponse,
+)
 from facegate.models.verification import ProbeRequest, ProbeResponse, VerificationResponse, VerifyRequest
 from facegate.observability import logger, metrics, tracer
 from facegate.wiring import container
+
+PurposePath = Annotated[PurposeName, Path()]
 
 settings = get_settings()
 app = create_resolver(max_body_bytes=settings.max_image_bytes * 4 // 3 + 64 * 1024)
@@ -62,13 +73,36 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
 
 
 @app.post("/v1/identifications")
-def identify() -> dict[str, Any]:
-    raise NotImplementedYetError("1:N identification is not implemented yet", capability="identification")
+def identify(body: IdentifyRequest) -> dict[str, Any]:
+    who = caller(app, container().tenant_for_client)
+    image = _decode(body.image) if body.image is not None else None
+    found = container().identifications.identify(who, body.purpose, body.top_k, image, body.probe_id)
+    return IdentificationResponse(
+        purpose=body.purpose,
+        candidates=[Candidate(subject_id=s, score=score) for s, score in found.candidates],
+        threshold=found.threshold,
+        per_comparison_far=found.far,
+        gallery_size=found.gallery_size,
+        expected_false_candidate_rate=min(1.0, found.gallery_size * found.far),
+        model_id=found.model_id,
+        model_version=found.model_version,
+    ).model_dump(mode="json")
 
 
 @app.put("/v1/purposes/<purpose>")
-def configure_purpose(purpose: str) -> dict[str, Any]:
-    raise NotImplementedYetError("purpose configuration is not implemented yet", capability="identification")
+def configure_purpose(purpose: PurposePath, body: ConfigurePurposeRequest) -> dict[str, Any]:
+    who = caller(app, container().tenant_for_client)
+    updated, size = container().identifications.configure(
+        who, purpose, body.identification_enabled, body.assessment_id, body.retention_days
+    )
+    return PurposeResponse(
+        purpose=updated.name,
+        display_name=updated.display_name,
+        retention_days=updated.retention_days,
+        identification_enabled=updated.identification_enabled,
+        identification_assessment_id=updated.identification_assessment_id,
+        gallery_size=size,
+    ).model_dump(mode="json")
 
 
 @app.post("/v1/proctoring/sessions")

@@ -71,5 +71,15 @@ class FaceBiometrics:
 
         return float(self._engine.similarity(Template.from_bytes(a.data), Template.from_bytes(b.data)))
 
+    @property
+    def dimension(self) -> int:
+        return int(self._engine.dimension)
+
+    def vector(self, template: EngineTemplate) -> Any:
+        """The template's L2-normalised float32 vector (for the 1:N gallery)."""
+        from faceengine import Template
+
+        return Template.from_bytes(template.data).vector
+
     def threshold(self, far: float) -> float:
         return float(self._engine.threshold(far))

@@ -33,6 +33,7 @@ class Settings(BaseModel):
     review_queue_url: str = Field("", alias="REVIEW_QUEUE_URL")
     max_json_body_bytes: int = Field(64 * 1024, alias="MAX_JSON_BODY_BYTES")
     max_image_bytes: int = Field(5 * 1024 * 1024, alias="MAX_IMAGE_BYTES")
+    gallery_cache_bytes: int = Field(1024 * 1024 * 1024, alias="GALLERY_CACHE_BYTES")
     audit_retention_days: int = Field(1200, alias="AUDIT_RETENTION_DAYS")
     issuer: str = Field("facegate", alias="RESULT_ISSUER")
 

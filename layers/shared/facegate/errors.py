@@ -127,3 +127,7 @@ class FallbackRequiredError(FacegateError):
 
 class ProbeNotFoundError(FacegateError):
     status, code, title = 404, "probe_not_found", "No uploaded probe image with this id (it may have expired)"
+
+
+class IdentificationDisabledError(FacegateError):
+    status, code, title = 403, "identification_disabled", "1:N identification is not enabled for this purpose"

@@ -25,9 +25,11 @@ from facegate.services.audit import Auditor
 from facegate.services.consent import ConsentService, NoticeService
 
 if TYPE_CHECKING:
-    from facegate.biometrics import FaceBiometrics
+    from facegate.biometrics import EngineTemplate, FaceBiometrics
     from facegate.services.deletion import DeletionService
     from facegate.services.enrolment import EnrolmentService
+    from facegate.services.gallery import GalleryStore
+    from facegate.services.identification import IdentificationService
     from facegate.services.verification import VerificationService
 
 TENANT_CACHE_SECONDS = 300
@@ -106,6 +108,50 @@ class Container:
             uploads=self.uploads,
             engine=lambda: self.biometrics,
             auditor=self.auditor,
+            gallery_add=self._gallery_add,
+        )
+
+    def _gallery_add(self, tenant_id: str, purpose: str, ref: str, template: EngineTemplate) -> None:
+        from facegate.services.gallery import gallery_id
+
+        gallery = gallery_id(tenant_id, purpose, template.model_id, template.model_version)
+        self.gallery.add(gallery, ref, self.biometrics.vector(template), (template.model_id, template.model_version))
+
+    def gallery_store(self, dim: int) -> GalleryStore:
+        from facegate.repositories.galleries import GalleryRepository
+        from facegate.services.gallery import GalleryStore
+        from facesearch import ShardCache
+
+        s = self.settings
+        return GalleryStore(
+            s3=self.session.client("s3"),
+            bucket=s.galleries_bucket,
+            cipher=EnvelopeCipher(self.session.client("kms"), s.data_key_id),
+            pointers=GalleryRepository(s.jobs_table, s.region),
+            cache=ShardCache(s.gallery_cache_bytes),
+            dim=dim,
+        )
+
+    @cached_property
+    def gallery(self) -> GalleryStore:
+        """The gallery as matching and enrolment use it (with the engine's dimension)."""
+        return self.gallery_store(self.biometrics.dimension)
+
+    @cached_property
+    def identifications(self) -> IdentificationService:
+        from facegate.services.identification import IdentificationService
+
+        s = self.settings
+        return IdentificationService(
+            notices=self.notices,
+            tenants=self.tenants,
+            consents=self.consent_records,
+            templates=TemplateRepository(s.templates_table, s.region),
+            cipher=EnvelopeCipher(self.session.client("kms"), s.data_key_id),
+            uploads=self.uploads,
+            gallery=lambda: self.gallery,
+            engine=lambda: self.biometrics,
+            auditor=self.auditor,
         )
 
     @cached_property
@@ -156,6 +202,9 @@ class Container:
             enqueue=sqs_sender(self.session.client("sqs"), s.deletion_queue_url),
             auditor=self.auditor,
             issuer=s.issuer,
+            gallery_discard=lambda tenant, ref, purposes: self.gallery_store(0).discard_everywhere(
+                tenant, ref, purposes
+            ),
         )
 
     @cached_property

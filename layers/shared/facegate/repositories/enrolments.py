@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
@@ -29,6 +29,7 @@ class EnrolmentItem(Model):
     model_version = UnicodeAttribute(null=True)
     template_expires_at = NumberAttribute(null=True)
     actor = UnicodeAttribute()
+    subject_sealed = BinaryAttribute(legacy_encoding=False, null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = NumberAttribute()  # the job record itself is kept for 30 days
@@ -51,6 +52,7 @@ class Enrolment:
     model_id: str | None = None
     model_version: str | None = None
     template_expires_at: int | None = None
+    subject_sealed: bytes | None = None
 
 
 def _key(tenant_id: str, subject_ref: str, enrolment_id: str) -> tuple[str, str]:
@@ -74,6 +76,7 @@ class EnrolmentRepository:
             created_at=job.created_at,
             updated_at=job.updated_at,
             expires_at=job.expires_at,
+            subject_sealed=job.subject_sealed,
         ).save(condition=EnrolmentItem.pk.does_not_exist())
 
     def get(self, tenant_id: str, subject_ref: str, enrolment_id: str) -> Enrolment | None:
@@ -97,6 +100,7 @@ class EnrolmentRepository:
             model_id=item.model_id,
             model_version=item.model_version,
             template_expires_at=int(item.template_expires_at) if item.template_expires_at else None,
+            subject_sealed=bytes(item.subject_sealed) if item.subject_sealed else None,
         )
 
     def finish(self, job: Enrolment) -> None:

@@ -25,6 +25,7 @@ class TemplateItem(Model):
     ciphertext = BinaryAttribute(legacy_encoding=False)
     encrypted_key = BinaryAttribute(legacy_encoding=False)
     nonce = BinaryAttribute(legacy_encoding=False)
+    subject_sealed = BinaryAttribute(legacy_encoding=False, null=True)  # the tenant's subject id, encrypted
     created_at = UnicodeAttribute()
     expires_at = NumberAttribute()  # epoch seconds; DynamoDB TTL
 
@@ -43,6 +44,7 @@ class StoredTemplate:
     nonce: bytes
     created_at: str
     expires_at: int
+    subject_sealed: bytes | None = None
 
 
 class TemplateRepository:
@@ -64,24 +66,32 @@ class TemplateRepository:
             nonce=template.nonce,
             created_at=template.created_at,
             expires_at=template.expires_at,
+            subject_sealed=template.subject_sealed,
         ).save(condition=TemplateItem.sk.does_not_exist())
 
     def for_subject(self, tenant_id: str, subject_ref: str, purpose: str) -> list[StoredTemplate]:
         items = TemplateItem.query(f"T#{tenant_id}#S#{subject_ref}", TemplateItem.sk.startswith(f"TEMPLATE#{purpose}#"))
-        return [
-            StoredTemplate(
-                tenant_id=item.tenant_id,
-                subject_ref=subject_ref,
-                purpose=item.purpose,
-                template_id=item.template_id,
-                enrolment_id=item.enrolment_id,
-                model_id=item.model_id,
-                model_version=item.model_version,
-                ciphertext=bytes(item.ciphertext),
-                encrypted_key=bytes(item.encrypted_key),
-                nonce=bytes(item.nonce),
-                created_at=item.created_at,
-                expires_at=int(item.expires_at),
-            )
-            for item in items
-        ]
+        return [_stored(item) for item in items]
+
+    def all_for_purpose(self, tenant_id: str, purpose: str) -> list[StoredTemplate]:
+        """Every template of a tenant's purpose (a scan: for building a gallery when 1:N is enabled)."""
+        items = TemplateItem.scan((TemplateItem.tenant_id == tenant_id) & (TemplateItem.purpose == purpose))
+        return [_stored(item) for item in items]
+
+
+def _stored(item: TemplateItem) -> StoredTemplate:
+    return StoredTemplate(
+        tenant_id=item.tenant_id,
+        subject_ref=item.pk.split("#S#", 1)[1],
+        purpose=item.purpose,
+        template_id=item.template_id,
+        enrolment_id=item.enrolment_id,
+        model_id=item.model_id,
+        model_version=item.model_version,
+        ciphertext=bytes(item.ciphertext),
+        encrypted_key=bytes(item.encrypted_key),
+        nonce=bytes(item.nonce),
+        created_at=item.created_at,
+        expires_at=int(item.expires_at),
+        subject_sealed=bytes(item.subject_sealed) if item.subject_sealed else None,
+    )

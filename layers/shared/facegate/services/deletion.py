@@ -64,8 +64,10 @@ class DeletionService:
         enqueue: Callable[[dict[str, str]], None],
         auditor: Auditor,
         issuer: str,
+        gallery_discard: Callable[[str, str, list[str] | None], int] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self._gallery_discard = gallery_discard
         self._stores = stores
         self._erasure = erasure
         self._deletions = deletions
@@ -140,6 +142,9 @@ class DeletionService:
         else:
             removed = self._erasure.delete_objects(self._stores.uploads_bucket, prefix)
         counts["uploads"] = counts.get("uploads", 0) + removed
+
+        if self._gallery_discard is not None:
+            counts["galleries"] = counts.get("galleries", 0) + self._gallery_discard(tenant_id, ref, purposes)
 
         idem = self._stores.idempotency
         items = self._erasure.items(idem, f"idempotency#{pk}")

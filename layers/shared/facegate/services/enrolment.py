@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from facegate.adapters.envelope import EnvelopeCipher
+from facegate.adapters.envelope import EnvelopeCipher, pack_sealed
 from facegate.adapters.uploads import PresignedUpload, UploadStore
 from facegate.biometrics import EngineTemplate
 from facegate.errors import ConsentRequiredError, EnrolmentNotFoundError, FacegateError, ImageTooLargeError
@@ -55,6 +55,13 @@ def template_context(tenant_id: str, subject_ref: str, purpose: str) -> dict[str
     return {"tenant": tenant_id, "subject": subject_ref, "purpose": purpose}
 
 
+def subject_id_context(tenant_id: str, subject_ref: str) -> dict[str, str]:
+    return {"tenant": tenant_id, "subject": subject_ref, "field": "subject_id"}
+
+
+GalleryHook = Callable[[str, str, str, EngineTemplate], None]  # tenant, purpose, subject_ref, template
+
+
 class EnrolmentService:
     def __init__(
         self,
@@ -67,6 +74,7 @@ class EnrolmentService:
         uploads: UploadStore,
         engine: Callable[[], Enroller],
         auditor: Auditor,
+        gallery_add: GalleryHook | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._notices = notices
@@ -78,6 +86,7 @@ class EnrolmentService:
         self._uploads = uploads
         self._engine = engine
         self._auditor = auditor
+        self._gallery_add = gallery_add
         self._clock = clock
 
     def start(
@@ -100,6 +109,10 @@ class EnrolmentService:
             created_at=iso(now),
             updated_at=iso(now),
             expires_at=int((now + timedelta(days=JOB_RECORD_DAYS)).timestamp()),
+            # Kept encrypted so a 1:N match can name the tenant's subject; erased with the template.
+            subject_sealed=pack_sealed(
+                self._cipher.seal(subject_id.encode(), subject_id_context(caller.tenant_id, ref))
+            ),
         )
         self._jobs.create(job)
         if image is None:
@@ -172,8 +185,11 @@ class EnrolmentService:
                 nonce=sealed.nonce,
                 created_at=iso(now),
                 expires_at=expires_at,
+                subject_sealed=job.subject_sealed,
             )
         )
+        if purpose.identification_enabled and self._gallery_add is not None:
+            self._gallery_add(job.tenant_id, job.purpose, job.subject_ref, template)
         done = replace(
             job,
             status="completed",

@@ -64,6 +64,21 @@ def probe_key(tenant_id: str, probe_id: str) -> str:
     return f"{PROBE_PREFIX}{tenant_id}/{probe_id}"
 
 
+def take_probe(uploads: UploadStore, tenant_id: str, probe_id: str | None) -> bytes:
+    """Read an uploaded probe (size and type checked) and delete it, whatever happens."""
+    if probe_id is None:
+        raise ProbeNotFoundError("send an inline image or the probe_id of an upload")
+    key = probe_key(tenant_id, probe_id)
+    try:
+        return uploads.fetch(key)
+    except FacegateError:
+        raise
+    except Exception as error:  # NoSuchKey and the like: an unknown or expired probe
+        raise ProbeNotFoundError() from error
+    finally:
+        uploads.delete(key)
+
+
 class VerificationService:
     def __init__(
         self,
@@ -173,17 +188,7 @@ class VerificationService:
         )
 
     def _take_probe(self, tenant_id: str, probe_id: str | None) -> bytes:
-        if probe_id is None:
-            raise ProbeNotFoundError("send an inline image or the probe_id of an upload")
-        key = probe_key(tenant_id, probe_id)
-        try:
-            return self._uploads.fetch(key)
-        except FacegateError:
-            raise
-        except Exception as error:  # NoSuchKey and the like: an unknown or expired probe
-            raise ProbeNotFoundError() from error
-        finally:
-            self._uploads.delete(key)
+        return take_probe(self._uploads, tenant_id, probe_id)
 
     def _decrypt(self, caller: CallerContext, ref: str, template: StoredTemplate) -> EngineTemplate:
         """Every decryption of a template is audited before the plaintext exists."""

@@ -1,0 +1,112 @@
+"""Per-tenant, per-purpose galleries for 1:N identification: encrypted, sharded template matrices in
+the galleries bucket, decrypted shards cached in memory across warm invocations.
+
+Needs numpy and facesearch (the model layer): only the embedding, matching and deletion functions
+import this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from facegate.adapters.envelope import EnvelopeCipher, pack_sealed, unpack_sealed
+from facegate.errors import ConflictError
+from facegate.observability import logger
+from facegate.repositories.galleries import GalleryRepository, ShardPointer
+from facesearch import Match, Shard, ShardCache, remove, shard_for, to_bytes, top_k, unpack, upsert
+
+N_SHARDS = 16
+PREFIX = "galleries/"
+
+
+def gallery_id(tenant_id: str, purpose: str, model_id: str, model_version: str) -> str:
+    return f"{tenant_id}#{purpose}#{model_id}@{model_version}"
+
+
+@dataclass
+class GalleryStore:
+    s3: Any
+    bucket: str
+    cipher: EnvelopeCipher
+    pointers: GalleryRepository
+    cache: ShardCache
+    dim: int
+    n_shards: int = N_SHARDS
+
+    def _context(self, gallery: str, shard_no: int) -> dict[str, str]:
+        return {"gallery": gallery, "shard": str(shard_no)}
+
+    def _load(self, gallery: str, pointer: ShardPointer) -> Shard:
+        def fetch() -> Shard:
+            blob = self.s3.get_object(Bucket=self.bucket, Key=pointer.object_key)["Body"].read()
+            plain = self.cipher.open(unpack_sealed(blob), self._context(gallery, pointer.shard_no))
+            # AES-GCM has already authenticated the bytes; skip the shard's own digest check.
+            return unpack(plain, verify=False)
+
+        return self.cache.get_or_load(gallery, pointer.shard_no, str(pointer.version), fetch)
+
+    def shards(self, gallery: str) -> list[Shard]:
+        """Every shard of a gallery; only those whose version changed are fetched again."""
+        return [self._load(gallery, p) for p in self.pointers.shards(gallery)]
+
+    def _write(self, gallery: str, shard_no: int, shard: Shard, current: ShardPointer | None) -> None:
+        version = (current.version if current else 0) + 1
+        key = f"{PREFIX}{gallery.replace('#', '/')}/{shard_no:04d}-{version:08d}.shard"
+        sealed = self.cipher.seal(to_bytes(shard), self._context(gallery, shard_no))
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=pack_sealed(sealed))
+        try:
+            self.pointers.advance(
+                gallery, ShardPointer(shard_no, version, key, len(shard)), current.version if current else None
+            )
+        except ConflictError:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+            raise
+        if current:
+            self.s3.delete_object(Bucket=self.bucket, Key=current.object_key)
+
+    def _modify(self, gallery: str, ref: str, change: Any, model: tuple[str, str]) -> bool:
+        """Read-modify-write one shard, retrying when another writer got there first."""
+        shard_no = shard_for(ref, self.n_shards)
+        for _ in range(5):
+            current = next((p for p in self.pointers.shards(gallery) if p.shard_no == shard_no), None)
+            if current is None and self.dim == 0:
+                return False  # a remover (no engine, no dimension) and no shard: nothing to remove
+            shard = self._load(gallery, current) if current else Shard.empty(self.dim, *model)
+            changed = change(shard)
+            if changed is shard:
+                return False
+            try:
+                self._write(gallery, shard_no, changed, current)
+                return True
+            except ConflictError:
+                logger.info("gallery shard raced; retrying", shard=shard_no)
+        raise ConflictError("the gallery is busy; retry")
+
+    def add(self, gallery: str, ref: str, vector: npt.NDArray[np.float32], model: tuple[str, str]) -> None:
+        self._modify(gallery, ref, lambda shard: upsert(shard, ref, vector), model)
+
+    def discard(self, gallery: str, ref: str) -> int:
+        """Remove a subject from a gallery (repacking its shard); 1 if it was there."""
+        model_id, _, model_version = gallery.rsplit("#", 1)[1].partition("@")
+        return int(self._modify(gallery, ref, lambda shard: remove(shard, ref), (model_id, model_version)))
+
+    def discard_everywhere(self, tenant_id: str, ref: str, purposes: list[str] | None) -> int:
+        """Remove a subject from all of a tenant's galleries (or those of some purposes)."""
+        removed = 0
+        for prefix in [f"{p}#" for p in purposes] if purposes else [""]:
+            for gallery in self.pointers.galleries_of(tenant_id, prefix):
+                removed += self.discard(gallery, ref)
+        return removed
+
+    def search(
+        self, gallery: str, vector: npt.NDArray[np.float32], k: int, threshold: float
+    ) -> tuple[list[Match], int]:
+        shards = self.shards(gallery)
+        size = sum(len(s) for s in shards)
+        if not shards or size == 0:
+            return [], 0
+        return top_k(vector, shards, k=k, threshold=threshold), size

@@ -1,0 +1,172 @@
+"""1:N identification: off by default (GB/T 41819-2022 prefers 1:1), enabled per purpose by a tenant
+admin with an impact-assessment id. Candidates are only subjects whose consent is still active."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from facegate.adapters.envelope import EnvelopeCipher, Sealed, unpack_sealed
+from facegate.adapters.uploads import UploadStore
+from facegate.biometrics import EngineTemplate
+from facegate.errors import IdentificationDisabledError, InvalidRequestError
+from facegate.observability import count, logger
+from facegate.repositories.consents import ConsentRepository
+from facegate.repositories.templates import StoredTemplate, TemplateRepository
+from facegate.repositories.tenants import Purpose, TenantRepository
+from facegate.services.audit import Auditor
+from facegate.services.consent import NoticeService
+from facegate.services.enrolment import subject_id_context, template_context
+from facegate.services.gallery import GalleryStore, gallery_id
+from facegate.services.verification import take_probe
+from facegate.tenancy import CallerContext
+
+CALIBRATED_FARS = (1e-2, 1e-3, 1e-4)
+TARGET_FALSE_CANDIDATE_RATE = 1e-2
+
+
+class Engine(Protocol):
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def model_version(self) -> str: ...
+    def enrol(self, image: bytes) -> EngineTemplate: ...
+    def vector(self, template: EngineTemplate) -> Any: ...
+    def threshold(self, far: float) -> float: ...
+
+
+@dataclass(frozen=True)
+class Identification:
+    candidates: list[tuple[str, float]]
+    threshold: float
+    far: float
+    gallery_size: int
+    model_id: str
+    model_version: str
+
+
+def far_for_gallery(size: int) -> float:
+    """The loosest calibrated per-comparison FAR that keeps size × FAR within the target; the
+    strictest calibrated one beyond that (the answer then reports the higher expected rate)."""
+    for far in CALIBRATED_FARS:
+        if max(size, 1) * far <= TARGET_FALSE_CANDIDATE_RATE:
+            return far
+    return CALIBRATED_FARS[-1]
+
+
+class IdentificationService:
+    def __init__(
+        self,
+        notices: NoticeService,
+        tenants: TenantRepository,
+        consents: ConsentRepository,
+        templates: TemplateRepository,
+        cipher: EnvelopeCipher,
+        uploads: UploadStore,
+        gallery: Callable[[], GalleryStore],
+        engine: Callable[[], Engine],
+        auditor: Auditor,
+    ) -> None:
+        self._notices = notices
+        self._tenants = tenants
+        self._consents = consents
+        self._templates = templates
+        self._cipher = cipher
+        self._uploads = uploads
+        self._gallery = gallery
+        self._engine = engine
+        self._auditor = auditor
+
+    def configure(
+        self,
+        caller: CallerContext,
+        purpose_name: str,
+        enabled: bool,
+        assessment_id: str | None,
+        retention_days: int | None,
+    ) -> tuple[Purpose, int | None]:
+        """Enabling needs an assessment id and builds the gallery from the purpose's templates."""
+        purpose = self._notices.purpose(caller.tenant_id, purpose_name)
+        if enabled and not assessment_id:
+            raise InvalidRequestError("enabling 1:N identification needs the impact assessment's id")
+        updated = replace(
+            purpose,
+            identification_enabled=enabled,
+            identification_assessment_id=assessment_id if enabled else purpose.identification_assessment_id,
+            retention_days=retention_days or purpose.retention_days,
+        )
+        self._tenants.put_purpose(caller.tenant_id, updated)
+        self._auditor.record(
+            caller, "purpose.configured", "ok", None, purpose_name, identification=enabled, assessment=assessment_id
+        )
+        size = self._build_gallery(caller, purpose_name) if enabled and not purpose.identification_enabled else None
+        return updated, size
+
+    def _build_gallery(self, caller: CallerContext, purpose: str) -> int:
+        engine = self._engine()
+        store = self._gallery()
+        gallery = gallery_id(caller.tenant_id, purpose, engine.model_id, engine.model_version)
+        added = 0
+        for template in self._templates.all_for_purpose(caller.tenant_id, purpose):
+            if (template.model_id, template.model_version) != (engine.model_id, engine.model_version):
+                continue
+            state = self._consents.state(caller.tenant_id, template.subject_ref, purpose)
+            if state is None or state.status != "granted":
+                continue
+            plain = self._open(caller, template)
+            store.add(gallery, template.subject_ref, engine.vector(plain), (engine.model_id, engine.model_version))
+            added += 1
+        logger.info("gallery built", purpose=purpose, templates=added)
+        return added
+
+    def _open(self, caller: CallerContext, template: StoredTemplate) -> EngineTemplate:
+        self._auditor.record(
+            caller, "template.decrypted", "ok", template.subject_ref, template.purpose, template_id=template.template_id
+        )
+        data = self._cipher.open(
+            Sealed(template.ciphertext, template.encrypted_key, template.nonce),
+            template_context(caller.tenant_id, template.subject_ref, template.purpose),
+        )
+        return EngineTemplate(template.model_id, template.model_version, data)
+
+    def identify(
+        self, caller: CallerContext, purpose_name: str, top_k: int, image: bytes | None, probe_id: str | None
+    ) -> Identification:
+        if image is None:
+            image = take_probe(self._uploads, caller.tenant_id, probe_id)
+        purpose = self._notices.purpose(caller.tenant_id, purpose_name)
+        if not purpose.identification_enabled:
+            raise IdentificationDisabledError(
+                "a tenant admin enables 1:N per purpose with an impact assessment (PUT /v1/purposes/{purpose})"
+            )
+        engine = self._engine()
+        probe = engine.vector(engine.enrol(image))
+        del image
+        gallery = gallery_id(caller.tenant_id, purpose_name, engine.model_id, engine.model_version)
+        store = self._gallery()
+        size = sum(len(shard) for shard in store.shards(gallery))
+        far = far_for_gallery(size)
+        threshold = engine.threshold(far)
+        matches, _ = store.search(gallery, probe, k=top_k, threshold=threshold)
+        candidates = []
+        for match in matches:
+            state = self._consents.state(caller.tenant_id, match.id, purpose_name)
+            if state is None or state.status != "granted":
+                continue  # withdrawn: its erasure is on its way; never name the person meanwhile
+            subject_id = self._subject_id(caller, match.id, purpose_name)
+            if subject_id is not None:
+                candidates.append((subject_id, round(float(match.score), 4)))
+        self._auditor.record(
+            caller, "face.identified", "ok", None, purpose_name, gallery_size=size, candidates=len(candidates)
+        )
+        count("FaceIdentified" if candidates else "FaceNotIdentified")
+        return Identification(candidates, round(threshold, 4), far, size, engine.model_id, engine.model_version)
+
+    def _subject_id(self, caller: CallerContext, ref: str, purpose: str) -> str | None:
+        for template in self._templates.for_subject(caller.tenant_id, ref, purpose):
+            if template.subject_sealed:
+                self._auditor.record(caller, "subject.revealed", "ok", ref, purpose, reason="identification")
+                sealed = unpack_sealed(template.subject_sealed)
+                return self._cipher.open(sealed, subject_id_context(caller.tenant_id, ref)).decode()
+        return None
