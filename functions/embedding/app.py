@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated, Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -94,7 +95,8 @@ def _on_uploads(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     service = container().enrolments
     outcomes = []
     for record in event.records:
-        job = service.on_upload(record.s3.get_object.key, request_id=context.aws_request_id)
+        # S3 URL-encodes keys in event notifications.
+        job = service.on_upload(unquote_plus(record.s3.get_object.key), request_id=context.aws_request_id)
         outcomes.append(job.status if job else "ignored")
     return {"processed": len(outcomes), "outcomes": outcomes}
 

@@ -233,7 +233,13 @@ class Provisioner:
         r.attrs[(logical, "Arn")] = f"arn:aws:s3:::{name}"
 
     def _aws_s3_bucketpolicy(self, logical: str, props: dict[str, Any], r: Resolver) -> None:
-        self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+        # moto applies bucket policies but ignores their conditions, so a TLS-only Deny (condition
+        # aws:SecureTransport=false) would deny everything. Statements with conditions are left out here;
+        # real S3 evaluates them.
+        document = dict(props["PolicyDocument"])
+        document["Statement"] = [st for st in document["Statement"] if "Condition" not in st]
+        if document["Statement"]:
+            self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
         r.refs[logical] = logical
 
     def _aws_sqs_queue(self, logical: str, props: dict[str, Any], r: Resolver) -> None:

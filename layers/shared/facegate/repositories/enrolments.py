@@ -107,16 +107,16 @@ class EnrolmentRepository:
         """Move a pending job to its outcome; a job finishes once (a redelivered event changes nothing)."""
         pk, sk = _key(job.tenant_id, job.subject_ref, job.enrolment_id)
         item = EnrolmentItem(pk=pk, sk=sk)
-        optional: dict[Any, Any] = {
-            EnrolmentItem.reason: job.reason,
-            EnrolmentItem.detail: job.detail,
-            EnrolmentItem.template_id: job.template_id,
-            EnrolmentItem.model_id: job.model_id,
-            EnrolmentItem.model_version: job.model_version,
-            EnrolmentItem.template_expires_at: job.template_expires_at,
-        }
+        optional: list[tuple[Any, Any]] = [
+            (EnrolmentItem.reason, job.reason),
+            (EnrolmentItem.detail, job.detail),
+            (EnrolmentItem.template_id, job.template_id),
+            (EnrolmentItem.model_id, job.model_id),
+            (EnrolmentItem.model_version, job.model_version),
+            (EnrolmentItem.template_expires_at, job.template_expires_at),
+        ]
         actions: list[Any] = [EnrolmentItem.status.set(job.status), EnrolmentItem.updated_at.set(job.updated_at)]
-        actions += [attribute.set(value) for attribute, value in optional.items() if value is not None]
+        actions += [attribute.set(value) for attribute, value in optional if value is not None]
         try:
             item.update(actions=actions, condition=EnrolmentItem.status == "pending")
         except UpdateError as error:

@@ -1,0 +1,442 @@
+"""Fallback data: verification sessions and rate counters (SessionsTable); challenges and TOTP secrets
+(ChallengesTable).
+
+Subject-scoped items live in the `T#<tenant>#S#<subject_ref>` partition so that erasure finds them with
+one Query. Sessions and challenges are addressed by opaque ids, so each also has a small lookup item
+(`T#<tenant>#VSESSION#<id>` / `T#<tenant>#CHALLENGE#<id>`) holding only the subject's keyed hash; it
+expires with what it points at. Personal data (the subject id, e-mail, phone) is stored only sealed
+(KMS envelope) inside the session, and only until the session ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pynamodb.attributes import BinaryAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import UpdateError
+from pynamodb.models import Model
+
+from facegate.adapters.envelope import Sealed
+from facegate.repositories.base import bind, is_condition_failure
+
+
+def subject_pk(tenant_id: str, subject_ref: str) -> str:
+    return f"T#{tenant_id}#S#{subject_ref}"
+
+
+# ---------------------------------------------------------------- items
+
+
+class VerificationSessionItem(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
+    sk = UnicodeAttribute(range_key=True)  # VSESSION#<session_id>
+    session_id = UnicodeAttribute()
+    # Not called `purpose`: erasing a purpose's *face* data (consent withdrawn) must leave the
+    # non-face session of that purpose alone.
+    session_purpose = UnicodeAttribute()
+    status = UnicodeAttribute()  # open | verified
+    methods = ListAttribute(of=UnicodeAttribute)
+    locale = UnicodeAttribute()
+    sealed = BinaryAttribute(legacy_encoding=False, null=True)  # {subject_id, email, phone}, AES-GCM
+    sealed_key = BinaryAttribute(legacy_encoding=False, null=True)
+    sealed_nonce = BinaryAttribute(legacy_encoding=False, null=True)
+    email_sent_at = NumberAttribute(null=True)
+    sms_sent_at = NumberAttribute(null=True)
+    sends = NumberAttribute(default=0)
+    verification_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    valid_until = NumberAttribute()  # epoch seconds: challenges may be started until then
+    expires_at = NumberAttribute()  # DynamoDB TTL (later than valid_until only while a review is open)
+
+
+class SessionLookupItem(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#VSESSION#<session_id>
+    sk = UnicodeAttribute(range_key=True)  # LOOKUP
+    subject_ref = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class RateItem(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref> | T#<tenant>#RATE | T#<tenant>#DEST#<hash>
+    sk = UnicodeAttribute(range_key=True)  # RATE#<name>#<window start>
+    hits = NumberAttribute(default=0)
+    expires_at = NumberAttribute()
+
+
+class ChallengeItem(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
+    sk = UnicodeAttribute(range_key=True)  # CHALLENGE#<challenge_id>
+    challenge_id = UnicodeAttribute()
+    session_id = UnicodeAttribute()
+    method = UnicodeAttribute()
+    status = UnicodeAttribute()
+    code_hash = UnicodeAttribute(null=True)  # HMAC of the code; the code itself is never stored
+    attempts = NumberAttribute(default=0)
+    sent_to = UnicodeAttribute(null=True)  # masked destination, e.g. a***@example.com
+    created_at = UnicodeAttribute()
+    valid_until = NumberAttribute()
+    decided_at = UnicodeAttribute(null=True)
+    decided_by = UnicodeAttribute(null=True)
+    reason_code = UnicodeAttribute(null=True)
+    verification_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+class ChallengeLookupItem(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#CHALLENGE#<challenge_id>
+    sk = UnicodeAttribute(range_key=True)  # LOOKUP
+    subject_ref = UnicodeAttribute()
+    expires_at = NumberAttribute()
+
+
+class TotpItem(Model):
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
+    sk = UnicodeAttribute(range_key=True)  # TOTP
+    ciphertext = BinaryAttribute(legacy_encoding=False)
+    encrypted_key = BinaryAttribute(legacy_encoding=False)
+    nonce = BinaryAttribute(legacy_encoding=False)
+    last_step = NumberAttribute(default=0)  # the newest time step accepted: older or equal ones are replays
+    created_at = UnicodeAttribute()
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class VerificationSession:
+    tenant_id: str
+    subject_ref: str
+    session_id: str
+    purpose: str
+    status: str
+    methods: list[str]
+    locale: str
+    sealed: Sealed | None
+    created_at: str
+    valid_until: int
+    expires_at: int
+    sent_at: dict[str, int] = field(default_factory=dict)
+    sends: int = 0
+    verification_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Challenge:
+    tenant_id: str
+    subject_ref: str
+    challenge_id: str
+    session_id: str
+    method: str
+    status: str
+    created_at: str
+    valid_until: int
+    expires_at: int
+    code_hash: str | None = None
+    attempts: int = 0
+    sent_to: str | None = None
+    decided_at: str | None = None
+    verification_id: str | None = None
+
+
+# ---------------------------------------------------------------- repositories
+
+
+class SessionRepository:
+    def __init__(self, table_name: str, region: str) -> None:
+        for model in (VerificationSessionItem, SessionLookupItem):
+            bind(model, table_name, region)
+
+    def create(self, session: VerificationSession) -> None:
+        SessionLookupItem(
+            pk=f"T#{session.tenant_id}#VSESSION#{session.session_id}",
+            sk="LOOKUP",
+            subject_ref=session.subject_ref,
+            expires_at=session.expires_at,
+        ).save(condition=SessionLookupItem.pk.does_not_exist())
+        VerificationSessionItem(
+            pk=subject_pk(session.tenant_id, session.subject_ref),
+            sk=f"VSESSION#{session.session_id}",
+            session_id=session.session_id,
+            session_purpose=session.purpose,
+            status=session.status,
+            methods=session.methods,
+            locale=session.locale,
+            sealed=session.sealed.ciphertext if session.sealed else None,
+            sealed_key=session.sealed.encrypted_key if session.sealed else None,
+            sealed_nonce=session.sealed.nonce if session.sealed else None,
+            created_at=session.created_at,
+            valid_until=session.valid_until,
+            expires_at=session.expires_at,
+        ).save()
+
+    def find(self, tenant_id: str, session_id: str) -> VerificationSession | None:
+        try:
+            lookup = SessionLookupItem.get(f"T#{tenant_id}#VSESSION#{session_id}", "LOOKUP", consistent_read=True)
+            item = VerificationSessionItem.get(
+                subject_pk(tenant_id, lookup.subject_ref), f"VSESSION#{session_id}", consistent_read=True
+            )
+        except (SessionLookupItem.DoesNotExist, VerificationSessionItem.DoesNotExist):
+            return None
+        return _session(tenant_id, lookup.subject_ref, item)
+
+    def subject_ref(self, tenant_id: str, session_id: str) -> str | None:
+        try:
+            return SessionLookupItem.get(f"T#{tenant_id}#VSESSION#{session_id}", "LOOKUP").subject_ref
+        except SessionLookupItem.DoesNotExist:
+            return None
+
+    def mark_sent(self, session: VerificationSession, method: str, at: int, not_since: int) -> bool:
+        """Record a send, unless one for this method happened at or after `not_since` (the cooldown)."""
+        attribute = (
+            VerificationSessionItem.email_sent_at if method == "email_otp" else VerificationSessionItem.sms_sent_at
+        )
+        try:
+            self._item(session).update(
+                actions=[attribute.set(at), VerificationSessionItem.sends.add(1)],
+                condition=VerificationSessionItem.pk.exists() & (attribute.does_not_exist() | (attribute < not_since)),
+            )
+        except UpdateError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def mark_verified(self, session: VerificationSession, verification_id: str) -> bool:
+        """Single use: open → verified once, and the sealed personal data goes with it."""
+        try:
+            self._item(session).update(
+                actions=[
+                    VerificationSessionItem.status.set("verified"),
+                    VerificationSessionItem.verification_id.set(verification_id),
+                    VerificationSessionItem.sealed.remove(),
+                    VerificationSessionItem.sealed_key.remove(),
+                    VerificationSessionItem.sealed_nonce.remove(),
+                ],
+                condition=VerificationSessionItem.status == "open",
+            )
+        except UpdateError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def keep_until(self, session: VerificationSession, expires_at: int) -> None:
+        """Keep the session (and its lookup) while a manual review that needs it is open."""
+        if expires_at <= session.expires_at:
+            return
+        self._item(session).update(actions=[VerificationSessionItem.expires_at.set(expires_at)])
+        SessionLookupItem(pk=f"T#{session.tenant_id}#VSESSION#{session.session_id}", sk="LOOKUP").update(
+            actions=[SessionLookupItem.expires_at.set(expires_at)]
+        )
+
+    @staticmethod
+    def _item(session: VerificationSession) -> VerificationSessionItem:
+        return VerificationSessionItem(
+            pk=subject_pk(session.tenant_id, session.subject_ref), sk=f"VSESSION#{session.session_id}"
+        )
+
+
+def _session(tenant_id: str, subject_ref: str, item: VerificationSessionItem) -> VerificationSession:
+    sealed = (
+        Sealed(bytes(item.sealed), bytes(item.sealed_key), bytes(item.sealed_nonce))
+        if item.sealed is not None and item.sealed_key is not None and item.sealed_nonce is not None
+        else None
+    )
+    sent_at = {
+        method: int(at) for method, at in (("email_otp", item.email_sent_at), ("sms_otp", item.sms_sent_at)) if at
+    }
+    return VerificationSession(
+        tenant_id=tenant_id,
+        subject_ref=subject_ref,
+        session_id=item.session_id,
+        purpose=item.session_purpose,
+        status=item.status,
+        methods=list(item.methods),
+        locale=item.locale,
+        sealed=sealed,
+        created_at=item.created_at,
+        valid_until=int(item.valid_until),
+        expires_at=int(item.expires_at),
+        sent_at=sent_at,
+        sends=int(item.sends or 0),
+        verification_id=item.verification_id,
+    )
+
+
+class RateLimitRepository:
+    """Fixed-window counters, one atomic ADD per hit."""
+
+    def __init__(self, table_name: str, region: str) -> None:
+        bind(RateItem, table_name, region)
+
+    def hit(self, pk: str, name: str, window_start: int, expires_at: int) -> int:
+        item = RateItem(pk=pk, sk=f"RATE#{name}#{window_start}")
+        item.update(actions=[RateItem.hits.add(1), RateItem.expires_at.set(expires_at)])
+        return int(item.hits)
+
+
+class ChallengeRepository:
+    def __init__(self, table_name: str, region: str) -> None:
+        for model in (ChallengeItem, ChallengeLookupItem):
+            bind(model, table_name, region)
+
+    def create(self, challenge: Challenge) -> None:
+        ChallengeLookupItem(
+            pk=f"T#{challenge.tenant_id}#CHALLENGE#{challenge.challenge_id}",
+            sk="LOOKUP",
+            subject_ref=challenge.subject_ref,
+            expires_at=challenge.expires_at,
+        ).save(condition=ChallengeLookupItem.pk.does_not_exist())
+        ChallengeItem(
+            pk=subject_pk(challenge.tenant_id, challenge.subject_ref),
+            sk=f"CHALLENGE#{challenge.challenge_id}",
+            challenge_id=challenge.challenge_id,
+            session_id=challenge.session_id,
+            method=challenge.method,
+            status=challenge.status,
+            code_hash=challenge.code_hash,
+            attempts=0,
+            sent_to=challenge.sent_to,
+            created_at=challenge.created_at,
+            valid_until=challenge.valid_until,
+            expires_at=challenge.expires_at,
+        ).save()
+
+    def find(self, tenant_id: str, challenge_id: str) -> Challenge | None:
+        try:
+            lookup = ChallengeLookupItem.get(f"T#{tenant_id}#CHALLENGE#{challenge_id}", "LOOKUP", consistent_read=True)
+            item = ChallengeItem.get(
+                subject_pk(tenant_id, lookup.subject_ref), f"CHALLENGE#{challenge_id}", consistent_read=True
+            )
+        except (ChallengeLookupItem.DoesNotExist, ChallengeItem.DoesNotExist):
+            return None
+        return _challenge(tenant_id, lookup.subject_ref, item)
+
+    def subject_ref(self, tenant_id: str, challenge_id: str) -> str | None:
+        try:
+            return ChallengeLookupItem.get(f"T#{tenant_id}#CHALLENGE#{challenge_id}", "LOOKUP").subject_ref
+        except ChallengeLookupItem.DoesNotExist:
+            return None
+
+    def pending_for_session(self, tenant_id: str, subject_ref: str, session_id: str, method: str) -> list[Challenge]:
+        items = ChallengeItem.query(
+            subject_pk(tenant_id, subject_ref),
+            ChallengeItem.sk.startswith("CHALLENGE#"),
+            filter_condition=(ChallengeItem.session_id == session_id)
+            & (ChallengeItem.method == method)
+            & (ChallengeItem.status == "pending"),
+        )
+        return [_challenge(tenant_id, subject_ref, item) for item in items]
+
+    def add_attempt(self, challenge: Challenge, limit: int) -> int | None:
+        """Count one attempt atomically; None once `limit` attempts have been made."""
+        item = self._item(challenge)
+        try:
+            item.update(
+                actions=[ChallengeItem.attempts.add(1)],
+                condition=ChallengeItem.pk.exists() & (ChallengeItem.attempts < limit),
+            )
+        except UpdateError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return int(item.attempts)
+
+    def set_status(
+        self, challenge: Challenge, status: str, expected: tuple[str, ...] = ("pending",), **fields: str
+    ) -> bool:
+        """Move to `status` only from one of the `expected` states (False if another request won)."""
+        actions = [ChallengeItem.status.set(status)]
+        for name, value in fields.items():
+            actions.append(getattr(ChallengeItem, name).set(value))
+        try:
+            self._item(challenge).update(actions=actions, condition=ChallengeItem.status.is_in(*expected))
+        except UpdateError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    @staticmethod
+    def _item(challenge: Challenge) -> ChallengeItem:
+        return ChallengeItem(
+            pk=subject_pk(challenge.tenant_id, challenge.subject_ref), sk=f"CHALLENGE#{challenge.challenge_id}"
+        )
+
+
+def _challenge(tenant_id: str, subject_ref: str, item: ChallengeItem) -> Challenge:
+    return Challenge(
+        tenant_id=tenant_id,
+        subject_ref=subject_ref,
+        challenge_id=item.challenge_id,
+        session_id=item.session_id,
+        method=item.method,
+        status=item.status,
+        created_at=item.created_at,
+        valid_until=int(item.valid_until),
+        expires_at=int(item.expires_at),
+        code_hash=item.code_hash,
+        attempts=int(item.attempts or 0),
+        sent_to=item.sent_to,
+        decided_at=item.decided_at,
+        verification_id=item.verification_id,
+    )
+
+
+class TotpRepository:
+    """One TOTP secret per subject (any purpose), sealed with context tenant + subject + "totp"."""
+
+    def __init__(self, table_name: str, region: str) -> None:
+        bind(TotpItem, table_name, region)
+
+    def put(self, tenant_id: str, subject_ref: str, sealed: Sealed, created_at: str) -> None:
+        TotpItem(
+            pk=subject_pk(tenant_id, subject_ref),
+            sk="TOTP",
+            ciphertext=sealed.ciphertext,
+            encrypted_key=sealed.encrypted_key,
+            nonce=sealed.nonce,
+            last_step=0,
+            created_at=created_at,
+        ).save()
+
+    def get(self, tenant_id: str, subject_ref: str) -> tuple[Sealed, int] | None:
+        try:
+            item = TotpItem.get(subject_pk(tenant_id, subject_ref), "TOTP", consistent_read=True)
+        except TotpItem.DoesNotExist:
+            return None
+        return Sealed(bytes(item.ciphertext), bytes(item.encrypted_key), bytes(item.nonce)), int(item.last_step or 0)
+
+    def exists(self, tenant_id: str, subject_ref: str) -> bool:
+        return self.get(tenant_id, subject_ref) is not None
+
+    def use_step(self, tenant_id: str, subject_ref: str, step: int) -> bool:
+        """Accept a time step once: False when it (or a later one) was already used."""
+        try:
+            TotpItem(pk=subject_pk(tenant_id, subject_ref), sk="TOTP").update(
+                actions=[TotpItem.last_step.set(step)],
+                condition=TotpItem.pk.exists() & (TotpItem.last_step < step),
+            )
+        except UpdateError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
