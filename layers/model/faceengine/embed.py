@@ -1,0 +1,36 @@
+"""Face embedders: aligned chip -> L2-normalised descriptor (optionally averaged with the mirrored chip)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+
+def l2_normalise(v: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Unit-length rows."""
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.asarray(v / np.maximum(n, 1e-12), dtype=np.float32)
+
+
+class Embedder:
+    """One recognition network described by the manifest (input size, output name, value range)."""
+
+    def __init__(self, name: str, session: ort.InferenceSession, spec: dict[str, Any]) -> None:
+        self.name = name
+        self.session = session
+        self.size = int(spec["input"]["shape"][1])
+        self.input_name = session.get_inputs()[0].name
+        self.output_name = spec["outputs"]["embedding"]
+        self.dimension = int(spec["onnx_io"]["outputs"][self.output_name][-1])
+
+    def embed(self, chip: npt.NDArray[np.uint8], mirror: bool) -> npt.NDArray[np.float32]:
+        """Descriptor of one chip (size x size x 3, RGB 0..255); with mirror, the mean with its flip's."""
+        x = chip.astype(np.float32)[None]
+        if mirror:
+            x = np.concatenate([x, x[:, :, ::-1]], axis=0)
+        out = self.session.run([self.output_name], {self.input_name: x})[0]
+        v = l2_normalise(np.asarray(out, dtype=np.float32)).sum(0)
+        return l2_normalise(v)

@@ -1,0 +1,237 @@
+"""The pipeline: decode -> detect -> landmarks -> quality -> align -> embed, configured by models/manifest.json."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from faceengine import align
+from faceengine.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from faceengine.detect import BlazeFaceDetector, Detection
+from faceengine.embed import Embedder, l2_normalise
+from faceengine.errors import LowQualityError, MultipleFacesError, NoFaceError
+from faceengine.landmarks import FaceMesh, Mesh
+from faceengine.quality import Quality, check, measure
+from faceengine.template import Template
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+FARS = (1e-2, 1e-3, 1e-4)
+
+
+@dataclass(frozen=True)
+class FaceAnalysis:
+    """One face: box (x, y, w, h) and 5 landmarks in image px, detector score, quality, and the full mesh."""
+
+    box: tuple[float, float, float, float]
+    landmarks: list[tuple[float, float]]
+    score: float
+    quality: Quality
+    mesh: Mesh
+    usable: bool
+
+
+@dataclass(frozen=True)
+class _EmbedStage:
+    embedder: Embedder
+    size: int
+    zoom: float
+    mirror: bool
+    weight: float
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Deep-merge extra into base (dicts merge, anything else replaces)."""
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
+def _far_key(far: float) -> str:
+    for f in FARS:
+        if abs(far - f) <= f * 1e-6:
+            return f"{f:.0e}"
+    raise ValueError(f"no calibrated threshold for FAR {far}; use one of {', '.join(f'{f:g}' for f in FARS)}")
+
+
+class FaceEngine:
+    """Loads the models once (cached per directory and thread count) and runs the pipeline on image bytes."""
+
+    _cache: ClassVar[dict[tuple[str, int], FaceEngine]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, models_dir: Path, threads: int = 1, overrides: dict[str, Any] | None = None) -> None:
+        self.models_dir = Path(models_dir)
+        self.manifest: dict[str, Any] = json.loads((self.models_dir / "manifest.json").read_text())
+        if overrides:  # for evaluating variants of the pipeline without editing the manifest
+            _merge(self.manifest["pipeline"], overrides)
+        pipe = self.manifest["pipeline"]
+        self._pipeline = pipe
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(threads))
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sessions: dict[str, ort.InferenceSession] = {}
+
+        def session(name: str) -> ort.InferenceSession:
+            if name not in sessions:
+                path = self.models_dir / self.manifest["models"][name]["file"]
+                sessions[name] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            return sessions[name]
+
+        models = self.manifest["models"]
+        det = pipe["detector"]
+        self.detector = BlazeFaceDetector(session(det["model"]), models[det["model"]], det)
+        lm = pipe["landmarks"]
+        self.facemesh = FaceMesh(session(lm["model"]), models[lm["model"]], lm)
+        al = pipe["alignment"]
+        self._points = np.asarray(al["points"], dtype=np.int64)
+        # Where each alignment point sits on the reference chip (unit square); template_all has all 468 points.
+        if "template_all" in al:
+            self._unit_template = np.asarray(al["template_all"], dtype=np.float64)[self._points]
+        else:
+            self._unit_template = np.asarray(al["template"], dtype=np.float64)
+        self._stages = [
+            _EmbedStage(
+                embedder=Embedder(e["model"], session(e["model"]), models[e["model"]]),
+                size=int(e["size"]),
+                zoom=float(e.get("zoom", 1.0)),
+                mirror=bool(e.get("mirror", True)),
+                weight=float(e.get("weight", 1.0)),
+            )
+            for e in pipe["embedders"]
+        ]
+        self._quality = pipe["quality"]
+        self._faces = pipe["faces"]
+        self._limits = pipe.get("limits", {})
+        self._thresholds: dict[str, float] = {
+            k: float(v) for k, v in self.manifest.get("calibration", {}).get("thresholds", {}).items()
+        }
+
+    @classmethod
+    def load(cls, models_dir: str | Path | None = None, threads: int = 1) -> FaceEngine:
+        """The engine for a models directory, built once per process (a warm Lambda reuses it)."""
+        path = Path(models_dir) if models_dir is not None else MODELS_DIR
+        key = (str(path.resolve()), int(threads))
+        with cls._lock:
+            if key not in cls._cache:
+                cls._cache[key] = cls(path, threads)
+            return cls._cache[key]
+
+    @property
+    def model_id(self) -> str:
+        """Identifies the template-producing pipeline; templates of other ids are never compared."""
+        return str(self._pipeline["model_id"])
+
+    @property
+    def model_version(self) -> str:
+        """Version of that pipeline (changes whenever embeddings would change)."""
+        return str(self._pipeline["model_version"])
+
+    @property
+    def dimension(self) -> int:
+        """Length of a template vector."""
+        return sum(s.embedder.dimension for s in self._stages)
+
+    # -- stages --------------------------------------------------------------------------------------
+
+    def decode(self, image_bytes: bytes) -> npt.NDArray[np.uint8]:
+        """Safe decode with the manifest's caps."""
+        return decode_image(
+            image_bytes,
+            max_bytes=int(self._limits.get("max_bytes", DEFAULT_MAX_BYTES)),
+            max_pixels=int(self._limits.get("max_pixels", DEFAULT_MAX_PIXELS)),
+        )
+
+    def chip_transform(self, mesh: Mesh, size: int, zoom: float = 1.0) -> npt.NDArray[np.float64]:
+        """Similarity transform putting the mesh's alignment points onto the chip template."""
+        dst = ((self._unit_template - 0.5) * zoom + 0.5) * size
+        return align.similarity_transform(mesh.points[self._points, :2], dst)
+
+    def _analyse_image(self, image: npt.NDArray[np.uint8]) -> list[FaceAnalysis]:
+        detections = self.detector.detect(image)
+        faces = [self._analyse_face(image, d) for d in detections]
+        faces = [f for f in faces if f.mesh.presence >= float(self._faces["min_presence"])]
+        if not faces:
+            return []
+        largest = max(f.quality.measures["eye_distance_px"] for f in faces)
+        rel = float(self._faces["min_relative_size"])
+        return [
+            FaceAnalysis(
+                box=f.box,
+                landmarks=f.landmarks,
+                score=f.score,
+                quality=f.quality,
+                mesh=f.mesh,
+                usable=f.quality.measures["eye_distance_px"] >= rel * largest
+                and f.quality.measures["eye_distance_px"] >= float(self._faces["min_eye_distance_px"]),
+            )
+            for f in sorted(faces, key=lambda f: -f.quality.measures["eye_distance_px"])
+        ]
+
+    def _analyse_face(self, image: npt.NDArray[np.uint8], det: Detection) -> FaceAnalysis:
+        mesh = self.facemesh.predict(image, det)
+        ref = self._stages[0]
+        chip = align.warp(image, self.chip_transform(mesh, ref.size, ref.zoom), ref.size)
+        quality = check(measure(mesh, chip), self._quality)
+        return FaceAnalysis(
+            box=det.box,
+            landmarks=[(float(x), float(y)) for x, y in mesh.five_points()],
+            score=det.score,
+            quality=quality,
+            mesh=mesh,
+            usable=True,
+        )
+
+    def embed_mesh(self, image: npt.NDArray[np.uint8], mesh: Mesh) -> npt.NDArray[np.float32]:
+        """Aligned chips -> fused, L2-normalised template vector."""
+        parts = []
+        for s in self._stages:
+            chip = align.warp(image, self.chip_transform(mesh, s.size, s.zoom), s.size)
+            parts.append(s.embedder.embed(chip, s.mirror) * np.float32(np.sqrt(s.weight)))
+        return l2_normalise(np.concatenate(parts))
+
+    # -- public API ------------------------------------------------------------------------------------
+
+    def analyse(self, image_bytes: bytes) -> list[FaceAnalysis]:
+        """Every face found (largest first), with landmarks and quality; `usable` marks faces that count."""
+        return self._analyse_image(self.decode(image_bytes))
+
+    def enrol_image(self, image: npt.NDArray[np.uint8], check_quality: bool = True) -> Template:
+        """enrol() for an already decoded RGB array."""
+        faces = self._analyse_image(image)
+        usable = [f for f in faces if f.usable]
+        if not usable:
+            if faces:
+                raise LowQualityError(["face_too_small"])
+            raise NoFaceError()
+        if len(usable) > 1:
+            raise MultipleFacesError(len(usable))
+        face = usable[0]
+        if check_quality and not face.quality.ok:
+            raise LowQualityError(face.quality.failed)
+        vec = self.embed_mesh(image, face.mesh)
+        return Template(vector=vec, model_id=self.model_id, model_version=self.model_version)
+
+    def enrol(self, image_bytes: bytes) -> Template:
+        """Template of the one usable face; raises InvalidImage/ImageTooLarge/NoFace/MultipleFaces/LowQuality."""
+        return self.enrol_image(self.decode(image_bytes))
+
+    def similarity(self, a: Template, b: Template) -> float:
+        """Cosine similarity (higher = more alike); ModelMismatchError if the templates' models differ."""
+        return a.similarity(b)
+
+    def threshold(self, far: float) -> float:
+        """Similarity threshold calibrated for a false-accept rate of 1e-2, 1e-3 or 1e-4."""
+        key = _far_key(far)
+        if key not in self._thresholds:
+            raise ValueError(f"the manifest has no calibrated threshold for FAR {key}")
+        return self._thresholds[key]

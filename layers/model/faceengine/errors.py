@@ -1,0 +1,64 @@
+"""Typed errors of the face engine: each carries a stable machine-readable `code` and a human message."""
+
+from __future__ import annotations
+
+
+class FaceEngineError(Exception):
+    """Base class; `code` is stable and meant for API clients, the message for humans."""
+
+    code = "face_engine_error"
+    default_message = "the face engine could not process the image"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class InvalidImageError(FaceEngineError):
+    """The bytes are not a decodable JPEG, PNG or WebP image."""
+
+    code = "invalid_image"
+    default_message = "the file is not a readable JPEG, PNG or WebP image"
+
+
+class ImageTooLargeError(FaceEngineError):
+    """The image exceeds the byte-size or pixel-count cap (decompression-bomb guard)."""
+
+    code = "image_too_large"
+    default_message = "the image is too large"
+
+
+class NoFaceError(FaceEngineError):
+    """No usable face was found."""
+
+    code = "no_face"
+    default_message = "no face was found in the image"
+
+
+class MultipleFacesError(FaceEngineError):
+    """More than one usable face: enrolment and verification need exactly one."""
+
+    code = "multiple_faces"
+    default_message = "more than one face was found in the image"
+
+    def __init__(self, count: int, message: str | None = None) -> None:
+        self.count = count
+        super().__init__(message or f"{count} faces were found in the image; exactly one is needed")
+
+
+class LowQualityError(FaceEngineError):
+    """A face was found but is not good enough to enrol or verify (see `reasons`)."""
+
+    code = "low_quality"
+    default_message = "the face is not clear enough"
+
+    def __init__(self, reasons: list[str], message: str | None = None) -> None:
+        self.reasons = list(reasons)
+        super().__init__(message or "the face is not clear enough: " + ", ".join(self.reasons))
+
+
+class ModelMismatchError(FaceEngineError):
+    """Two templates made by different models (or versions) cannot be compared."""
+
+    code = "model_mismatch"
+    default_message = "the templates were made by different face models"
