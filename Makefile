@@ -16,12 +16,13 @@ TENANT ?= demo
 export MOTO_PORT ?= 4566
 export PORT ?= 3000
 
-.PHONY: help run test token lint format build validate bench eval models clean
+.PHONY: help run test token outbox lint format build validate bench eval models clean
 
 help:
 	@echo "make run       start the local cloud (AWS emulated in-process) on http://127.0.0.1:$(PORT)"
 	@echo "make test      run the whole test suite"
 	@echo "make token     print a bearer token for a local tenant (TENANT=demo|other)"
+	@echo "make outbox    print the e-mails and text messages the local cloud sent (newest first)"
 	@echo "make lint      ruff + mypy;  make validate: sam validate --lint;  make build: sam build"
 
 $(VENV)/.installed: $(REQS)
@@ -46,13 +47,16 @@ run: $(VENV)/.installed
 token: $(VENV)/.installed
 	@$(PY) -m localcloud token --tenant $(TENANT)
 
+outbox: $(VENV)/.installed
+	@$(PY) -m localcloud.outbox
+
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/shared/facegate layers/model/faceengine tools/localcloud
+	$(VENV)/bin/mypy layers/shared/facegate layers/model/faceengine layers/model/facesearch tools/localcloud
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

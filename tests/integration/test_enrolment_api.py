@@ -20,10 +20,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def person(faces_dir: Path) -> list[Path]:
-    """A person with several photos (the folder with the most, for a stable choice)."""
-    folder = max((p for p in faces_dir.iterdir() if p.is_dir()), key=lambda p: (len(list(p.iterdir())), p.name))
-    return sorted(folder.iterdir())
+def person(enrollable_people: list[list[Path]]) -> list[Path]:
+    return enrollable_people[0]
 
 
 def grant(api: Api, subject_id: str, purpose: str = "checkout", tenant: str = "demo") -> None:

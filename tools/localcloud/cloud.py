@@ -194,6 +194,9 @@ def start(session: boto3.session.Session, emulator_endpoint: str | None = None) 
     for key, value in LOCAL_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
     stack = Provisioner(session, REGION).deploy()
+    from localcloud.outbox import verify_senders
+
+    verify_senders(session, stack)  # the emulated SES sends only from verified identities
     pool_id = stack.ref("UserPool")
     client_ids = create_tenant_clients(session, pool_id)
     stack.resolver.parameters["AllowedClientIds"] = list(client_ids.values())

@@ -55,6 +55,14 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
             base[k] = v
 
 
+def _inside_fraction(box: tuple[float, float, float, float], width: int, height: int) -> float:
+    """Share of a box's area that lies inside the image."""
+    x, y, w, h = box
+    ix = max(0.0, min(x + w, width) - max(x, 0.0))
+    iy = max(0.0, min(y + h, height) - max(y, 0.0))
+    return ix * iy / max(w * h, 1e-9)
+
+
 def _far_key(far: float) -> str:
     for f in FARS:
         if abs(far - f) <= f * 1e-6:
@@ -162,8 +170,15 @@ class FaceEngine:
         faces = [f for f in faces if f.mesh.presence >= float(self._faces["min_presence"])]
         if not faces:
             return []
-        largest = max(f.quality.measures["eye_distance_px"] for f in faces)
+        faces.sort(key=lambda f: -f.quality.measures["eye_distance_px"])
+        largest = faces[0].quality.measures["eye_distance_px"]
         rel = float(self._faces["min_relative_size"])
+        inside = float(self._faces["min_inside_fraction"])
+        sharp = float(self._faces["min_relative_sharpness"]) * faces[0].quality.measures["sharpness"]
+        height, width = image.shape[:2]
+        # The largest face always counts; another counts when comparable in size, not cut by the frame and
+        # not far more out of focus (bystanders at the edge or far behind are ignored, two comparable faces
+        # are not).
         return [
             FaceAnalysis(
                 box=f.box,
@@ -171,10 +186,17 @@ class FaceEngine:
                 score=f.score,
                 quality=f.quality,
                 mesh=f.mesh,
-                usable=f.quality.measures["eye_distance_px"] >= rel * largest
-                and f.quality.measures["eye_distance_px"] >= float(self._faces["min_eye_distance_px"]),
+                usable=f.quality.measures["eye_distance_px"] >= float(self._faces["min_eye_distance_px"])
+                and (
+                    k == 0
+                    or (
+                        f.quality.measures["eye_distance_px"] >= rel * largest
+                        and _inside_fraction(f.box, width, height) >= inside
+                        and f.quality.measures["sharpness"] >= sharp
+                    )
+                ),
             )
-            for f in sorted(faces, key=lambda f: -f.quality.measures["eye_distance_px"])
+            for k, f in enumerate(faces)
         ]
 
     def _analyse_face(self, image: npt.NDArray[np.uint8], det: Detection) -> FaceAnalysis:

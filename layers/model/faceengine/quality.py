@@ -25,9 +25,7 @@ class Quality:
 
 
 def _laplacian_variance(grey: npt.NDArray[np.float32]) -> float:
-    lap = (
-        -4.0 * grey[1:-1, 1:-1] + grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]
-    )
+    lap = -4.0 * grey[1:-1, 1:-1] + grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]
     return float(lap.var())
 
 

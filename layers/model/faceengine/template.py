@@ -16,7 +16,7 @@ _HEADER = struct.Struct("<4sBHBB")
 _DTYPES: dict[int, type[np.floating]] = {1: np.float16, 2: np.float32}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Template:
     """What is stored per enrolment; compare only templates with the same model id and version."""
 
@@ -32,6 +32,16 @@ class Template:
         v = v / norm
         v.setflags(write=False)
         object.__setattr__(self, "vector", v)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Template):
+            return NotImplemented
+        return (self.model_id, self.model_version) == (other.model_id, other.model_version) and bool(
+            np.array_equal(self.vector, other.vector)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.model_id, self.model_version, self.vector.tobytes()))
 
     @property
     def dimension(self) -> int:

@@ -12,7 +12,7 @@ from facegate.models.verification import SubjectIdBody
 Method = Literal["face", "email_otp", "sms_otp", "totp", "manual_review"]
 Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
-OpaqueId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+OpaqueId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{72}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 ChallengeStatus = Literal["pending", "verified", "locked", "superseded", "approved", "rejected", "closed"]
 

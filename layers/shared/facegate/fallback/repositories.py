@@ -1,27 +1,40 @@
 """Fallback data: verification sessions and rate counters (SessionsTable); challenges and TOTP secrets
 (ChallengesTable).
 
-Subject-scoped items live in the `T#<tenant>#S#<subject_ref>` partition so that erasure finds them with
-one Query. Sessions and challenges are addressed by opaque ids, so each also has a small lookup item
-(`T#<tenant>#VSESSION#<id>` / `T#<tenant>#CHALLENGE#<id>`) holding only the subject's keyed hash; it
-expires with what it points at. Personal data (the subject id, e-mail, phone) is stored only sealed
-(KMS envelope) inside the session, and only until the session ends.
+Everything lives in the subject's `T#<tenant>#S#<subject_ref>` partition, so that erasure finds it with
+one Query and leaves nothing behind. Session and challenge ids therefore start with the subject's keyed
+hash (40 hex) followed by 32 random hex: the id alone locates the item, with no separate lookup item.
+Personal data (the subject id, e-mail, phone) is stored only sealed (KMS envelope) inside the session,
+and only until the session ends.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from pynamodb.attributes import BinaryAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from facegate.adapters.envelope import Sealed
 from facegate.repositories.base import bind, is_condition_failure
 
+REF_LENGTH = 40
+
 
 def subject_pk(tenant_id: str, subject_ref: str) -> str:
     return f"T#{tenant_id}#S#{subject_ref}"
+
+
+def new_id(subject_ref: str) -> str:
+    """A session or challenge id: the subject's keyed hash, then 128 random bits."""
+    return subject_ref + uuid.uuid4().hex
+
+
+def ref_of(item_id: str) -> str:
+    return item_id[:REF_LENGTH]
 
 
 # ---------------------------------------------------------------- items
@@ -50,16 +63,6 @@ class VerificationSessionItem(Model):
     created_at = UnicodeAttribute()
     valid_until = NumberAttribute()  # epoch seconds: challenges may be started until then
     expires_at = NumberAttribute()  # DynamoDB TTL (later than valid_until only while a review is open)
-
-
-class SessionLookupItem(Model):
-    class Meta:
-        table_name = ""
-
-    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#VSESSION#<session_id>
-    sk = UnicodeAttribute(range_key=True)  # LOOKUP
-    subject_ref = UnicodeAttribute()
-    expires_at = NumberAttribute()
 
 
 class RateItem(Model):
@@ -91,16 +94,6 @@ class ChallengeItem(Model):
     decided_by = UnicodeAttribute(null=True)
     reason_code = UnicodeAttribute(null=True)
     verification_id = UnicodeAttribute(null=True)
-    expires_at = NumberAttribute()
-
-
-class ChallengeLookupItem(Model):
-    class Meta:
-        table_name = ""
-
-    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#CHALLENGE#<challenge_id>
-    sk = UnicodeAttribute(range_key=True)  # LOOKUP
-    subject_ref = UnicodeAttribute()
     expires_at = NumberAttribute()
 
 
@@ -161,16 +154,9 @@ class Challenge:
 
 class SessionRepository:
     def __init__(self, table_name: str, region: str) -> None:
-        for model in (VerificationSessionItem, SessionLookupItem):
-            bind(model, table_name, region)
+        bind(VerificationSessionItem, table_name, region)
 
     def create(self, session: VerificationSession) -> None:
-        SessionLookupItem(
-            pk=f"T#{session.tenant_id}#VSESSION#{session.session_id}",
-            sk="LOOKUP",
-            subject_ref=session.subject_ref,
-            expires_at=session.expires_at,
-        ).save(condition=SessionLookupItem.pk.does_not_exist())
         VerificationSessionItem(
             pk=subject_pk(session.tenant_id, session.subject_ref),
             sk=f"VSESSION#{session.session_id}",
@@ -185,23 +171,17 @@ class SessionRepository:
             created_at=session.created_at,
             valid_until=session.valid_until,
             expires_at=session.expires_at,
-        ).save()
+        ).save(condition=VerificationSessionItem.sk.does_not_exist())
 
     def find(self, tenant_id: str, session_id: str) -> VerificationSession | None:
+        ref = ref_of(session_id)
         try:
-            lookup = SessionLookupItem.get(f"T#{tenant_id}#VSESSION#{session_id}", "LOOKUP", consistent_read=True)
             item = VerificationSessionItem.get(
-                subject_pk(tenant_id, lookup.subject_ref), f"VSESSION#{session_id}", consistent_read=True
+                subject_pk(tenant_id, ref), f"VSESSION#{session_id}", consistent_read=True
             )
-        except (SessionLookupItem.DoesNotExist, VerificationSessionItem.DoesNotExist):
+        except VerificationSessionItem.DoesNotExist:
             return None
-        return _session(tenant_id, lookup.subject_ref, item)
-
-    def subject_ref(self, tenant_id: str, session_id: str) -> str | None:
-        try:
-            return SessionLookupItem.get(f"T#{tenant_id}#VSESSION#{session_id}", "LOOKUP").subject_ref
-        except SessionLookupItem.DoesNotExist:
-            return None
+        return _session(tenant_id, ref, item)
 
     def mark_sent(self, session: VerificationSession, method: str, at: int, not_since: int) -> bool:
         """Record a send, unless one for this method happened at or after `not_since` (the cooldown)."""
@@ -239,13 +219,9 @@ class SessionRepository:
         return True
 
     def keep_until(self, session: VerificationSession, expires_at: int) -> None:
-        """Keep the session (and its lookup) while a manual review that needs it is open."""
-        if expires_at <= session.expires_at:
-            return
-        self._item(session).update(actions=[VerificationSessionItem.expires_at.set(expires_at)])
-        SessionLookupItem(pk=f"T#{session.tenant_id}#VSESSION#{session.session_id}", sk="LOOKUP").update(
-            actions=[SessionLookupItem.expires_at.set(expires_at)]
-        )
+        """Keep the session while a manual review that needs it is open."""
+        if expires_at > session.expires_at:
+            self._item(session).update(actions=[VerificationSessionItem.expires_at.set(expires_at)])
 
     @staticmethod
     def _item(session: VerificationSession) -> VerificationSessionItem:
@@ -269,7 +245,7 @@ def _session(tenant_id: str, subject_ref: str, item: VerificationSessionItem) ->
         session_id=item.session_id,
         purpose=item.session_purpose,
         status=item.status,
-        methods=list(item.methods),
+        methods=[str(method) for method in item.methods],
         locale=item.locale,
         sealed=sealed,
         created_at=item.created_at,
@@ -295,16 +271,9 @@ class RateLimitRepository:
 
 class ChallengeRepository:
     def __init__(self, table_name: str, region: str) -> None:
-        for model in (ChallengeItem, ChallengeLookupItem):
-            bind(model, table_name, region)
+        bind(ChallengeItem, table_name, region)
 
     def create(self, challenge: Challenge) -> None:
-        ChallengeLookupItem(
-            pk=f"T#{challenge.tenant_id}#CHALLENGE#{challenge.challenge_id}",
-            sk="LOOKUP",
-            subject_ref=challenge.subject_ref,
-            expires_at=challenge.expires_at,
-        ).save(condition=ChallengeLookupItem.pk.does_not_exist())
         ChallengeItem(
             pk=subject_pk(challenge.tenant_id, challenge.subject_ref),
             sk=f"CHALLENGE#{challenge.challenge_id}",
@@ -318,23 +287,15 @@ class ChallengeRepository:
             created_at=challenge.created_at,
             valid_until=challenge.valid_until,
             expires_at=challenge.expires_at,
-        ).save()
+        ).save(condition=ChallengeItem.sk.does_not_exist())
 
     def find(self, tenant_id: str, challenge_id: str) -> Challenge | None:
+        ref = ref_of(challenge_id)
         try:
-            lookup = ChallengeLookupItem.get(f"T#{tenant_id}#CHALLENGE#{challenge_id}", "LOOKUP", consistent_read=True)
-            item = ChallengeItem.get(
-                subject_pk(tenant_id, lookup.subject_ref), f"CHALLENGE#{challenge_id}", consistent_read=True
-            )
-        except (ChallengeLookupItem.DoesNotExist, ChallengeItem.DoesNotExist):
+            item = ChallengeItem.get(subject_pk(tenant_id, ref), f"CHALLENGE#{challenge_id}", consistent_read=True)
+        except ChallengeItem.DoesNotExist:
             return None
-        return _challenge(tenant_id, lookup.subject_ref, item)
-
-    def subject_ref(self, tenant_id: str, challenge_id: str) -> str | None:
-        try:
-            return ChallengeLookupItem.get(f"T#{tenant_id}#CHALLENGE#{challenge_id}", "LOOKUP").subject_ref
-        except ChallengeLookupItem.DoesNotExist:
-            return None
+        return _challenge(tenant_id, ref, item)
 
     def pending_for_session(self, tenant_id: str, subject_ref: str, session_id: str, method: str) -> list[Challenge]:
         items = ChallengeItem.query(
@@ -361,11 +322,15 @@ class ChallengeRepository:
         return int(item.attempts)
 
     def set_status(
-        self, challenge: Challenge, status: str, expected: tuple[str, ...] = ("pending",), **fields: str
+        self,
+        challenge: Challenge,
+        status: str,
+        expected: tuple[str, ...] = ("pending",),
+        fields: dict[str, str] | None = None,
     ) -> bool:
         """Move to `status` only from one of the `expected` states (False if another request won)."""
-        actions = [ChallengeItem.status.set(status)]
-        for name, value in fields.items():
+        actions: list[Action] = [ChallengeItem.status.set(status)]
+        for name, value in (fields or {}).items():
             actions.append(getattr(ChallengeItem, name).set(value))
         try:
             self._item(challenge).update(actions=actions, condition=ChallengeItem.status.is_in(*expected))

@@ -1,0 +1,170 @@
+"""Face engine on the real models and real photos (the third-party photos stay outside the repo)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceengine import FaceEngine, Template, errors
+from faceengine.decode import decode_image
+from faceengine.engine import MODELS_DIR
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def engine() -> FaceEngine:
+    return FaceEngine.load()
+
+
+def _png(size: tuple[int, int], mode: str = "RGB") -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_manifest_sha256_matches_the_committed_models() -> None:
+    # Given the manifest written by tools/build_models.py
+    manifest = json.loads((MODELS_DIR / "manifest.json").read_text())
+    # Then every model file the pipeline uses is there with the recorded hash, and nothing else ships
+    for spec in manifest["models"].values():
+        data = (MODELS_DIR / spec["file"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == spec["sha256"], spec["file"]
+        assert spec["licence"] and spec["source"]["package"]
+    shipped = {p.name for p in MODELS_DIR.glob("*.onnx")}
+    assert shipped == {spec["file"] for spec in manifest["models"].values()}
+
+
+@pytest.mark.parametrize("name", ["malformed_corrupted.png", "malformed_empty.png", "malformed_truncated.jpg"])
+def test_decode_rejects_malformed_files(faces_misc_dir: Path, name: str) -> None:
+    with pytest.raises(errors.InvalidImageError) as exc:
+        decode_image((faces_misc_dir / name).read_bytes())
+    assert exc.value.code == "invalid_image"
+
+
+def test_decode_rejects_other_formats_and_non_images() -> None:
+    gif = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(gif, format="GIF")
+    for data in (gif.getvalue(), b"%PDF-1.4 not an image", b""):
+        with pytest.raises(errors.InvalidImageError):
+            decode_image(data)
+
+
+def test_decode_rejects_too_many_bytes_and_pixel_bombs() -> None:
+    # Given a small file and a tiny PNG that decompresses to 64 megapixels
+    with pytest.raises(errors.ImageTooLargeError) as exc:
+        decode_image(_png((64, 64)), max_bytes=len(_png((64, 64))) - 1)
+    assert exc.value.code == "image_too_large"
+    bomb = _png((8000, 8000), mode="1")
+    assert len(bomb) < 100_000
+    with pytest.raises(errors.ImageTooLargeError):
+        decode_image(bomb)
+
+
+def test_decode_applies_exif_orientation_and_converts_to_rgb() -> None:
+    # Given a 40x20 JPEG whose EXIF says "rotate 90 degrees"
+    img = Image.new("L", (40, 20), color=128)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif.tobytes())
+    # Then it is decoded upright, as RGB
+    arr = decode_image(buf.getvalue())
+    assert arr.shape == (40, 20, 3) and arr.dtype == np.uint8
+
+
+@pytest.mark.slow
+def test_photos_without_faces_several_faces_or_broken_bytes_raise_their_errors(
+    engine: FaceEngine, faces_misc_dir: Path
+) -> None:
+    expected = {
+        "noface_": errors.NoFaceError,
+        "multi_": errors.MultipleFacesError,
+        "malformed_": errors.InvalidImageError,
+    }
+    seen = 0
+    for path in sorted(faces_misc_dir.iterdir()):
+        kind = next((k for k in expected if path.name.startswith(k)), None)
+        if kind is None:
+            continue
+        with pytest.raises(expected[kind]) as exc:
+            engine.enrol(path.read_bytes())
+        if kind == "multi_":
+            assert exc.value.count >= 2  # type: ignore[attr-defined]
+        seen += 1
+    assert seen >= 20
+
+
+def test_analyse_reports_box_landmarks_score_and_quality(engine: FaceEngine, faces_dir: Path) -> None:
+    data = (faces_dir / "Angela_Merkel" / "1.jpg").read_bytes()
+    faces = engine.analyse(data)
+    assert len(faces) == 1
+    face = faces[0]
+    x, y, w, h = face.box
+    assert 0 <= x < 250 and 0 <= y < 250 and 40 < w < 250 and 40 < h < 250
+    assert len(face.landmarks) == 5 and 0.5 < face.score <= 1.0
+    assert face.quality.ok and {"eye_distance_px", "sharpness", "brightness", "yaw"} <= set(face.quality.measures)
+
+
+@pytest.mark.slow
+def test_same_person_matches_and_different_people_do_not(engine: FaceEngine, faces_dir: Path) -> None:
+    # Given two photos each of three people
+    people = ["Angela_Merkel", "Tony_Blair", "Adam_Sandler"]
+    templates = {p: [engine.enrol((faces_dir / p / f"{i}.jpg").read_bytes()) for i in (1, 2)] for p in people}
+    threshold = engine.threshold(1e-3)
+    # Then each person's two photos match at FAR 1e-3, and no cross-person pair does
+    for p in people:
+        assert engine.similarity(*templates[p]) >= threshold, p
+    for i, p in enumerate(people):
+        for q in people[i + 1 :]:
+            assert engine.similarity(templates[p][0], templates[q][1]) < threshold, (p, q)
+
+
+def test_template_round_trip_and_shape(engine: FaceEngine, faces_dir: Path) -> None:
+    tpl = engine.enrol((faces_dir / "Angela_Merkel" / "2.jpg").read_bytes())
+    assert tpl.vector.dtype == np.float32 and tpl.vector.shape == (engine.dimension,)
+    assert abs(float(np.linalg.norm(tpl.vector)) - 1.0) < 1e-5
+    assert (tpl.model_id, tpl.model_version) == (engine.model_id, engine.model_version)
+    again = Template.from_bytes(tpl.to_bytes())
+    assert again == tpl
+    assert engine.similarity(tpl, again) == pytest.approx(1.0, abs=1e-6)
+    half = Template.from_bytes(tpl.to_bytes(half=True))
+    assert len(tpl.to_bytes(half=True)) < len(tpl.to_bytes()) < 4 * engine.dimension + 100
+    assert engine.similarity(tpl, half) > 0.9999
+    with pytest.raises(ValueError):
+        Template.from_bytes(b"garbage")
+
+
+def test_templates_of_other_models_are_not_compared(engine: FaceEngine) -> None:
+    rng = np.random.default_rng(0)
+    ours = Template(rng.normal(size=engine.dimension).astype(np.float32), engine.model_id, engine.model_version)
+    other = Template(ours.vector.copy(), engine.model_id, engine.model_version + "-other")
+    with pytest.raises(errors.ModelMismatchError) as exc:
+        engine.similarity(ours, other)
+    assert exc.value.code == "model_mismatch"
+
+
+def test_thresholds_come_from_the_manifest(engine: FaceEngine) -> None:
+    t2, t3, t4 = engine.threshold(1e-2), engine.threshold(1e-3), engine.threshold(1e-4)
+    assert -1.0 < t2 < t3 < t4 < 1.0
+    manifest = json.loads((MODELS_DIR / "manifest.json").read_text())
+    assert manifest["calibration"]["model_version"] == engine.model_version
+    for bad in (0.05, 1e-5, 0.0):
+        with pytest.raises(ValueError):
+            engine.threshold(bad)
+
+
+def test_error_codes_are_stable() -> None:
+    assert errors.InvalidImageError().code == "invalid_image"
+    assert errors.ImageTooLargeError().code == "image_too_large"
+    assert errors.NoFaceError().code == "no_face"
+    assert errors.MultipleFacesError(3).count == 3
+    assert errors.LowQualityError(["blurry"]).reasons == ["blurry"]
+    assert errors.ModelMismatchError().code == "model_mismatch"
+    assert all(issubclass(e, errors.FaceEngineError) for e in (errors.NoFaceError, errors.LowQualityError))
