@@ -68,6 +68,7 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
         security_level=body.security_level,
         model_id=result.model_id,
         model_version=result.model_version,
+        liveness="unavailable" if body.liveness == "advisory" else "off",
         result_token=result.result_token,
     ).model_dump(mode="json")
 

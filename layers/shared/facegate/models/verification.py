@@ -47,4 +47,7 @@ class VerificationResponse(BaseModel):
     security_level: SecurityLevel
     model_id: str
     model_version: str
+    liveness: Literal["off", "unavailable"] = Field(
+        "off", description="No liveness model is shipped yet: an advisory request is answered 'unavailable'"
+    )
     result_token: str = Field(description="ES256 JWT of the result; verify with /v1/keys")
