@@ -226,3 +226,112 @@ def test_face_flow_over_http(server: Server, shared_dir: Path) -> None:
     assert server.call("PUT", "/v1/purposes/checkout", enable, token=token)[0] == 200
     status, found = server.call("POST", "/v1/identifications", probe, token=token)
     assert status == 200 and found["candidates"][0]["subject_id"] == "e2e-face-a", found
+
+
+def test_refused_consent_email_otp_over_http(server: Server) -> None:
+    """Issue 5 end to end: refusal → session without face → e-mail OTP read from `make outbox` → a
+    result that checks against /v1/keys exactly like a face result."""
+    import re
+
+    import jwt
+
+    token = server.token("demo")
+    _, notice = server.call("GET", "/v1/notices/checkout?locale=en", token=token)
+    refusal = {
+        "purpose": "checkout",
+        "notice_version": notice["version"],
+        "notice_sha256": notice["sha256"],
+        "decision": "refused",
+        "channel": "web",
+        "locale": "en",
+        "age_band": "adult",
+    }
+    assert server.call("POST", "/v1/subjects/e2e-refuser/consents", refusal, token=token)[0] == 201
+    session_body = {"subject_id": "e2e-refuser", "purpose": "checkout", "email": "refuser@example.com", "locale": "en"}
+    status, session = server.call("POST", "/v1/verification-sessions", session_body, token=token)
+    assert status == 201, session
+    assert "face" not in session["methods"] and "email_otp" in session["methods"]
+    challenge_body = {"session_id": session["session_id"], "method": "email_otp"}
+    status, challenge = server.call("POST", "/v1/fallback/challenges", challenge_body, token=token)
+    assert status in (200, 201), challenge
+
+    outbox = subprocess.run(
+        [sys.executable, "-m", "localcloud.outbox"], env=server.env, capture_output=True, check=True, cwd=REPO
+    ).stdout.decode()
+    assert "refuser@example.com" in outbox, outbox
+    code = re.findall(r"\b(\d{6})\b", outbox.split("refuser@example.com", 1)[1])[0]
+    path = f"/v1/fallback/challenges/{challenge['challenge_id']}/verify"
+    status, result = server.call("POST", path, {"code": code}, token=token)
+    assert status == 200, result
+    _, jwks = server.call("GET", "/v1/keys")
+    claims = jwt.decode(
+        result["result_token"], jwt.PyJWK.from_dict(jwks["keys"][0]).key, algorithms=["ES256"], audience="demo"
+    )
+    assert claims["decision"] == "match" and claims["method"] == "email_otp" and claims["sub"] == "e2e-refuser"
+
+
+def test_erasure_over_http_leaves_no_trace(server: Server, shared_dir: Path) -> None:
+    """Issue 6 end to end: consent, enrol, verify, DELETE; the receipt arrives and the emulator's
+    tables and buckets hold nothing of the subject but the tombstone and audit entries."""
+    import base64
+
+    import boto3
+
+    a, _ = _photos(shared_dir)
+    token = server.token("demo")
+    _, notice = server.call("GET", "/v1/notices/checkout?locale=en", token=token)
+    consent = {
+        "purpose": "checkout",
+        "notice_version": notice["version"],
+        "notice_sha256": notice["sha256"],
+        "decision": "granted",
+        "channel": "web",
+        "locale": "en",
+        "age_band": "adult",
+    }
+    subject = "e2e-erase-me"
+    assert server.call("POST", f"/v1/subjects/{subject}/consents", consent, token=token)[0] == 201
+    image = base64.b64encode(a[0].read_bytes()).decode()
+    status, enrolled = server.call(
+        "POST", f"/v1/subjects/{subject}/enrolments", {"purpose": "checkout", "image": image}, token=token
+    )
+    assert status == 201, enrolled
+    probe = {"subject_id": subject, "purpose": "checkout", "image": base64.b64encode(a[1].read_bytes()).decode()}
+    assert server.call("POST", "/v1/verifications", probe, token=token)[1]["decision"] == "match"
+
+    status, job = server.call("DELETE", f"/v1/subjects/{subject}", token=token)
+    assert status == 202
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        _, job = server.call("GET", f"/v1/deletions/{job['deletion_id']}", token=token)
+        if job["status"] == "completed":
+            break
+        time.sleep(0.5)
+    assert job["status"] == "completed" and job["receipt"], job
+
+    kwargs = {
+        "endpoint_url": f"http://127.0.0.1:{server.env['MOTO_PORT']}",
+        "region_name": "us-east-1",
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    ddb, s3 = boto3.client("dynamodb", **kwargs), boto3.client("s3", **kwargs)
+    secrets = boto3.client("secretsmanager", **kwargs)
+    pepper_arn = next(x["ARN"] for x in secrets.list_secrets()["SecretList"] if "Pepper" in x["Name"])
+    pepper = secrets.get_secret_value(SecretId=pepper_arn)["SecretString"].encode()
+    from facegate.hashing import SubjectHasher
+
+    needles = [subject, SubjectHasher(pepper).ref("demo", subject), enrolled["template"]["template_id"]]
+    left = []
+    for table in ddb.list_tables()["TableNames"]:
+        for item in ddb.scan(TableName=table)["Items"]:
+            text = json.dumps(item, default=str)
+            allowed = table.endswith("AuditTable") or item.get("sk", {}).get("S") == "TOMBSTONE"
+            if any(n in text for n in needles) and not allowed:
+                left.append((table, text[:120]))
+    for bucket in s3.list_buckets()["Buckets"]:
+        for obj in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+            body = s3.get_object(Bucket=bucket["Name"], Key=obj["Key"])["Body"].read()
+            if any(n.encode() in body or n in obj["Key"] for n in needles):
+                left.append((bucket["Name"], obj["Key"]))
+    assert left == [], left
