@@ -423,6 +423,7 @@ def test_per_subject_rate_limit(api: Api, subject_id: str) -> None:
     assert [r.status for r in statuses[:10]] == [201] * 10
     limited = [r for r in statuses if r.status == 429]
     assert limited and all(r.json["code"] == "rate_limited" for r in limited)
+    assert all(0 <= int(r.headers["retry-after"]) <= 120 for r in limited)
     # another subject of the same tenant is not affected
     assert (
         api.call("POST", "/v1/verification-sessions", {"subject_id": subject_id + "x", "purpose": "checkout"}).status

@@ -28,7 +28,15 @@ def problem(error: FacegateError, instance: str | None = None, **more: Any) -> R
         body["instance"] = instance
     body.update(error.extra)
     body.update(more)
-    return Response(status_code=error.status, content_type=PROBLEM_JSON, body=json.dumps(body, ensure_ascii=False))
+    headers = {}
+    if isinstance(body.get("retry_after"), int):  # 429: tell clients when to come back (RFC 9110)
+        headers["Retry-After"] = str(max(0, body["retry_after"]))
+    return Response(
+        status_code=error.status,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(body, ensure_ascii=False),
+        headers=headers or None,
+    )
 
 
 def lambda_response(error: FacegateError, instance: str | None = None, **more: Any) -> dict[str, Any]:
@@ -36,7 +44,7 @@ def lambda_response(error: FacegateError, instance: str | None = None, **more: A
     response = problem(error, instance, **more)
     return {
         "statusCode": response.status_code,
-        "headers": {"Content-Type": PROBLEM_JSON},
+        "headers": {"Content-Type": PROBLEM_JSON, **{k: str(v) for k, v in (response.headers or {}).items()}},
         "body": response.body,
         "isBase64Encoded": False,
     }
