@@ -5,6 +5,7 @@ Thin adapter: parse and validate the request, call one service, map the result t
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -34,6 +35,8 @@ from facegate.wiring import container
 
 SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 PurposePath = Annotated[PurposeName, Path()]
+
+OPENAPI = (resources.files("facegate") / "openapi.json").read_text(encoding="utf-8")
 
 settings = get_settings()
 app = create_resolver(settings.max_json_body_bytes)
@@ -87,8 +90,8 @@ def public_keys() -> dict[str, Any]:
 
 @app.get("/v1/openapi.json")
 def openapi() -> Response[str]:
-    schema = app.get_openapi_json_schema(title="facegate consent API", version=__version__)
-    return Response(status_code=200, content_type="application/json", body=schema)
+    """The whole API's document, generated from every function's routes (tools/openapi.py)."""
+    return Response(status_code=200, content_type="application/json", body=OPENAPI)
 
 
 @app.get("/v1/notices/<purpose>")

@@ -1,0 +1,88 @@
+"""Generate the one OpenAPI document of the facegate API from the functions' own routes and models.
+
+Every function's Powertools resolver describes its routes; this merges them, adds the bearer-token
+security scheme with the scopes template.yaml requires per route, and writes
+layers/shared/facegate/openapi.json, which `GET /v1/openapi.json` serves. A test fails when the
+committed document and the code drift apart: rerun `make openapi`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUT = REPO / "layers" / "shared" / "facegate" / "openapi.json"
+FUNCTIONS = ("consent", "embedding", "matching", "fallback", "deletion")
+PLACEHOLDER_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "TENANTS_TABLE": "tenants",
+    "CONSENTS_TABLE": "consents",
+    "AUDIT_TABLE": "audit",
+    "IDEMPOTENCY_TABLE": "idempotency",
+    "SIGNING_KEY_ID": "signing-key",
+    "PEPPER_SECRET_ARN": "pepper",
+    "EVENT_BUS_NAME": "bus",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+def _app(function: str) -> Any:
+    path = REPO / "functions" / function / "app.py"
+    spec = importlib.util.spec_from_file_location(f"openapi_{function}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def route_scopes() -> dict[tuple[str, str], list[str]]:
+    sys.path.insert(0, str(REPO / "tools"))
+    from localcloud.gateway import routes_from
+    from localcloud.template import load_template
+
+    return {(r.method.lower(), r.path): list(r.scopes) for r in routes_from(load_template())}
+
+
+def generate() -> dict[str, Any]:
+    for key, value in PLACEHOLDER_ENV.items():
+        os.environ.setdefault(key, value)
+    from facegate import __version__
+
+    document: dict[str, Any] = {}
+    for function in FUNCTIONS:
+        schema = _app(function).get_openapi_schema(title="facegate", version=__version__)
+        part = json.loads(schema.model_dump_json(by_alias=True, exclude_none=True))
+        if not document:
+            document = {**part, "paths": {}, "components": {"schemas": {}}}
+        document["paths"].update(part.get("paths", {}))
+        document["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
+    document["info"]["description"] = (
+        "Consent-first face verification. Errors are RFC 9457 problem details (application/problem+json) "
+        "with a stable `code`. Tokens: Cognito client-credentials access tokens; scopes facegate/<name>."
+    )
+    scopes = route_scopes()
+    document["components"]["securitySchemes"] = {
+        "tenantToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            needed = scopes.get((method, path))
+            if needed:
+                operation["security"] = [{"tenantToken": needed}]
+    document["paths"] = dict(sorted(document["paths"].items()))
+    document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))
+    return document
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    OUTPUT.write_text(render(generate()), encoding="utf-8")
+    print(f"wrote {OUTPUT.relative_to(REPO)}")
