@@ -108,6 +108,10 @@ def test_enrol_verify_erase_then_nothing_anywhere(
     probe = base64.b64encode(photos[1].read_bytes()).decode()
     verified = api.call("POST", "/v1/verifications", {"subject_id": subject_id, "purpose": "checkout", "image": probe})
     assert verified.json["decision"] == "match"
+    # The non-face paths leave data too: a TOTP secret and a verification session with an e-mail.
+    assert api.call("POST", f"/v1/subjects/{subject_id}/totp", {}).status in (200, 201)
+    session = {"subject_id": subject_id, "purpose": "checkout", "email": "erase-me@example.com"}
+    assert api.call("POST", "/v1/verification-sessions", session).status == 201
     # A pending upload that never got processed must be erased too.
     pending = api.call("POST", f"/v1/subjects/{subject_id}/enrolments", {"purpose": "exam_proctoring"}).json
     form = pending["upload"]
