@@ -92,19 +92,24 @@ def server() -> Iterator[Server]:
     process.wait(timeout=20)
 
 
-def test_consent_flow_over_http(server: Server) -> None:
-    token = server.token("demo")
+def consent_body(server: Server, token: str, decision: str = "granted") -> dict[str, Any]:
+    """A consent (or refusal) against the current English checkout notice."""
     status, notice = server.call("GET", "/v1/notices/checkout?locale=en", token=token)
-    assert status == 200 and notice["version"] >= 1
-    body = {
+    assert status == 200 and notice["version"] >= 1 and notice["content"]["alternatives"]
+    return {
         "purpose": "checkout",
         "notice_version": notice["version"],
         "notice_sha256": notice["sha256"],
-        "decision": "granted",
+        "decision": decision,
         "channel": "web",
         "locale": "en",
         "age_band": "adult",
     }
+
+
+def test_consent_flow_over_http(server: Server) -> None:
+    token = server.token("demo")
+    body = consent_body(server, token, "granted")
     status, record = server.call("POST", "/v1/subjects/e2e-alice/consents", body, token=token)
     assert status == 201 and record["action"] == "granted"
     status, state = server.call("GET", "/v1/subjects/e2e-alice/consents", token=token)
@@ -165,16 +170,7 @@ def test_face_flow_over_http(server: Server, shared_dir: Path) -> None:
 
     a, b = _photos(shared_dir)
     token = server.token("demo")
-    _, notice = server.call("GET", "/v1/notices/checkout?locale=en", token=token)
-    consent = {
-        "purpose": "checkout",
-        "notice_version": notice["version"],
-        "notice_sha256": notice["sha256"],
-        "decision": "granted",
-        "channel": "mobile_app",
-        "locale": "en",
-        "age_band": "adult",
-    }
+    consent = consent_body(server, token, "granted")
     assert server.call("POST", "/v1/subjects/e2e-face-a/consents", consent, token=token)[0] == 201
 
     status, started = server.call("POST", "/v1/subjects/e2e-face-a/enrolments", {"purpose": "checkout"}, token=token)
@@ -236,16 +232,7 @@ def test_refused_consent_email_otp_over_http(server: Server) -> None:
     import jwt
 
     token = server.token("demo")
-    _, notice = server.call("GET", "/v1/notices/checkout?locale=en", token=token)
-    refusal = {
-        "purpose": "checkout",
-        "notice_version": notice["version"],
-        "notice_sha256": notice["sha256"],
-        "decision": "refused",
-        "channel": "web",
-        "locale": "en",
-        "age_band": "adult",
-    }
+    refusal = consent_body(server, token, "refused")
     assert server.call("POST", "/v1/subjects/e2e-refuser/consents", refusal, token=token)[0] == 201
     session_body = {"subject_id": "e2e-refuser", "purpose": "checkout", "email": "refuser@example.com", "locale": "en"}
     status, session = server.call("POST", "/v1/verification-sessions", session_body, token=token)
@@ -279,16 +266,7 @@ def test_erasure_over_http_leaves_no_trace(server: Server, shared_dir: Path) -> 
 
     a, _ = _photos(shared_dir)
     token = server.token("demo")
-    _, notice = server.call("GET", "/v1/notices/checkout?locale=en", token=token)
-    consent = {
-        "purpose": "checkout",
-        "notice_version": notice["version"],
-        "notice_sha256": notice["sha256"],
-        "decision": "granted",
-        "channel": "web",
-        "locale": "en",
-        "age_band": "adult",
-    }
+    consent = consent_body(server, token, "granted")
     subject = "e2e-erase-me"
     assert server.call("POST", f"/v1/subjects/{subject}/consents", consent, token=token)[0] == 201
     image = base64.b64encode(a[0].read_bytes()).decode()
