@@ -69,7 +69,7 @@ build: $(SAM_VENV)/.installed
 	PATH="$(dir $(PY312)):$$PATH" $(SAM) build
 
 bench: $(VENV)/.installed
-	$(PY) tools/bench_identify.py
+	OPENBLAS_NUM_THREADS=1 $(PY) tools/bench_identify.py
 
 openapi: $(VENV)/.installed
 	$(PY) tools/openapi.py
