@@ -72,10 +72,16 @@ def compliance_report() -> dict[str, Any]:
 def _erase(record: SQSRecord) -> None:
     message = json.loads(record.body)
     service = container().deletions
-    if message.get("detail-type") == "ConsentWithdrawn":
-        service.on_consent_withdrawn(message["detail"])
-    else:
-        service.run(message["tenant_id"], message["deletion_id"])
+    try:
+        if message.get("detail-type") == "ConsentWithdrawn":
+            service.on_consent_withdrawn(message["detail"])
+        else:
+            service.run(message["tenant_id"], message["deletion_id"])
+    except Exception:
+        # Retry with backoff: the message comes back later each time, then goes to the dead-letter queue.
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        container().retry_later(settings.deletion_queue_url, record.receipt_handle, receive_count)
+        raise
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -15,6 +15,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from facegate import wiring
+from facegate.adapters import queue
 from facegate.repositories.base import utcnow
 from tests.integration.conftest import Api
 from tests.integration.test_enrolment_api import grant
@@ -154,7 +155,7 @@ def test_withdrawal_erases_that_purpose_only(
 
 
 def test_a_fault_midway_is_retried_and_nothing_else_is_lost(
-    api: Api, aws: boto3.session.Session, subject_id: str
+    api: Api, aws: boto3.session.Session, subject_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bystander = subject_id + "-bystander"
     grant(api, subject_id)
@@ -169,6 +170,13 @@ def test_a_fault_midway_is_retried_and_nothing_else_is_lost(
             raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "DeleteItem")
 
     client.meta.events.register("before-call.dynamodb.DeleteItem", fail_once)
+    delays: list[int] = []
+
+    def delay_redelivery(sqs_client: Any, queue_url: str, receipt_handle: str, receive_count: int) -> None:
+        delays.append(queue.backoff_seconds(receive_count))  # record the backoff, redeliver at once
+        sqs_client.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0)
+
+    monkeypatch.setattr(queue, "delay_redelivery", delay_redelivery)
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName="facegate-local-DeletionQueue")["QueueUrl"]
     # Redeliver at once instead of after the 6-minute visibility timeout.
@@ -178,7 +186,8 @@ def test_a_fault_midway_is_retried_and_nothing_else_is_lost(
         api.cloud.deliver_events()
         first = api.call("GET", f"/v1/deletions/{reply.json['deletion_id']}").json
         assert first["status"] == "running" and calls["n"] >= 1
-        api.cloud.deliver_events()  # the redelivery
+        assert delays == [30]  # the failed message was pushed back 30 s (first backoff step)
+        api.cloud.deliver_events()  # the redelivery (the test does not wait the 30 s: see delay_redelivery below)
     finally:
         client.meta.events.unregister("before-call.dynamodb.DeleteItem", fail_once)
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "360"})

@@ -207,6 +207,11 @@ class Container:
             ),
         )
 
+    def retry_later(self, queue_url: str, receipt_handle: str, receive_count: int) -> None:
+        from facegate.adapters import queue
+
+        queue.delay_redelivery(self.session.client("sqs"), queue_url, receipt_handle, receive_count)
+
     @cached_property
     def _tenant_cache(self) -> dict[str, tuple[float, str | None]]:
         return {}
