@@ -80,7 +80,10 @@ def _erase(record: SQSRecord) -> None:
     except Exception:
         # Retry with backoff: the message comes back later each time, then goes to the dead-letter queue.
         receive_count = int(record.attributes.approximate_receive_count or 1)
-        container().retry_later(settings.deletion_queue_url, record.receipt_handle, receive_count)
+        try:
+            container().retry_later(settings.deletion_queue_url, record.receipt_handle, receive_count)
+        except Exception:  # without the backoff SQS still redelivers after the visibility timeout
+            logger.warning("erasure backoff not applied")
         raise
 
 
