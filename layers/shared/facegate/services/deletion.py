@@ -253,14 +253,7 @@ class DeletionService:
         done = [j for j in self._deletions.all_for_tenant(tenant) if j.status == "completed"]
         seconds = [j.seconds for j in done if j.seconds is not None]
         stored = len(individuals)
-        warnings = []
-        if stored >= FILING_THRESHOLD:
-            warnings.append(
-                "face data of 100,000 or more individuals is stored: file with the cyberspace administration "
-                "within 30 working days (CAC measures art. 15)"
-            )
-        elif stored >= WARNING_THRESHOLD:
-            warnings.append("face data of 80,000 or more individuals is stored: prepare the filing at 100,000")
+        warnings = filing_warnings(stored)
         return {
             "tenant_id": tenant,
             "generated_at": iso(self._clock()),
@@ -273,6 +266,18 @@ class DeletionService:
             "filing_threshold": FILING_THRESHOLD,
             "warnings": warnings,
         }
+
+
+def filing_warnings(individuals: int) -> list[str]:
+    """CAC measures art. 15: processors holding face data of 100,000+ people file within 30 working days."""
+    if individuals >= FILING_THRESHOLD:
+        return [
+            "face data of 100,000 or more individuals is stored: file with the cyberspace administration "
+            "within 30 working days (CAC measures art. 15)"
+        ]
+    if individuals >= WARNING_THRESHOLD:
+        return ["face data of 80,000 or more individuals is stored: prepare the filing due at 100,000"]
+    return []
 
 
 def sqs_sender(sqs_client: Any, queue_url: str) -> Callable[[dict[str, str]], None]:
