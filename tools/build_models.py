@@ -108,7 +108,12 @@ TFJS_MODELS: dict[str, dict[str, Any]] = {
         "input": {"name": "input_1:0", "shape": [-1, 224, 224, 3], "layout": "NHWC", "colour": "RGB"},
         "outputs": {"embedding": "global_pooling/Mean"},
         "keep_outputs": ["global_pooling/Mean"],
-        "preprocessing": {"crop": "aligned face chip 224x224", "scale": "0..255"},
+        "preprocessing": {
+            "crop": "aligned face chip 224x224 (the dlib chip layout zoomed out, pipeline zoom 0.8)",
+            "scale": "0..255, BGR channel order, minus the ImageNet channel means (Keras 'caffe' mode)",
+            "channel_order": "BGR",
+            "mean": [103.939, 116.779, 123.68],
+        },
         "postprocessing": {"embedding": "L2-normalise; cosine similarity"},
         "licence": HSE_LICENCE,
         "package": HUMAN_MODELS,
@@ -132,7 +137,7 @@ FACE_RECOGNITION: dict[str, Any] = {
     "package": FACE_API,
 }
 
-SHIP_DEFAULT = ["blazeface", "facemesh", "dlib_resnet128"]
+SHIP_DEFAULT = ["blazeface", "facemesh", "dlib_resnet128"]  # faceres: see MODEL_CARD (1.1.0 not shipped)
 
 
 def sha256(path: Path) -> str:

@@ -25,12 +25,25 @@ class Embedder:
         self.input_name = session.get_inputs()[0].name
         self.output_name = spec["outputs"]["embedding"]
         self.dimension = int(spec["onnx_io"]["outputs"][self.output_name][-1])
+        pre = spec.get("preprocessing", {})
+        # Optional input conversion (absent = RGB 0..255 as is): channel order and per-channel means to subtract.
+        self.bgr = str(pre.get("channel_order", "RGB")).upper() == "BGR"
+        mean = pre.get("mean")
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32).reshape(1, 1, 1, 3)
 
     def embed(self, chip: npt.NDArray[np.uint8], mirror: bool) -> npt.NDArray[np.float32]:
-        """Descriptor of one chip (size x size x 3, RGB 0..255); with mirror, the mean with its flip's."""
+        """Descriptor of one chip (size x size x 3, RGB 0..255); with mirror, the mean with its flip's.
+
+        The manifest's preprocessing may ask for BGR order (`channel_order`) and channel means to subtract (`mean`).
+        """
         x = chip.astype(np.float32)[None]
         if mirror:
             x = np.concatenate([x, x[:, :, ::-1]], axis=0)
+        if self.bgr:
+            x = x[..., ::-1]
+        if self.mean is not None:
+            x = x - self.mean
+        x = np.ascontiguousarray(x, dtype=np.float32)
         out = self.session.run([self.output_name], {self.input_name: x})[0]
         v = l2_normalise(np.asarray(out, dtype=np.float32)).sum(0)
         return l2_normalise(v)

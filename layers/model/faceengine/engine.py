@@ -164,8 +164,26 @@ class FaceEngine:
         dst = ((self._unit_template - 0.5) * zoom + 0.5) * size
         return align.similarity_transform(mesh.points[self._points, :2], dst)
 
-    def _analyse_image(self, image: npt.NDArray[np.uint8]) -> list[FaceAnalysis]:
+    def _detect(self, image: npt.NDArray[np.uint8]) -> list[Detection]:
+        """BlazeFace; if it finds nothing, once more on the image framed by a grey border (a face that fills or
+        overflows the frame, as in a close selfie, is missed without context around it)."""
         detections = self.detector.detect(image)
+        pad_frac = float(self._pipeline["detector"].get("retry_border", 0.0))
+        if detections or pad_frac <= 0:
+            return detections
+        pad = max(1, round(pad_frac * max(image.shape[:2])))
+        framed = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="constant", constant_values=127)
+        return [
+            Detection(
+                box=(d.box[0] - pad, d.box[1] - pad, d.box[2], d.box[3]),
+                keypoints=d.keypoints - pad,
+                score=d.score,
+            )
+            for d in self.detector.detect(framed)
+        ]
+
+    def _analyse_image(self, image: npt.NDArray[np.uint8]) -> list[FaceAnalysis]:
+        detections = self._detect(image)
         faces = [self._analyse_face(image, d) for d in detections]
         faces = [f for f in faces if f.mesh.presence >= float(self._faces["min_presence"])]
         if not faces:

@@ -168,3 +168,47 @@ def test_error_codes_are_stable() -> None:
     assert errors.LowQualityError(["blurry"]).reasons == ["blurry"]
     assert errors.ModelMismatchError().code == "model_mismatch"
     assert all(issubclass(e, errors.FaceEngineError) for e in (errors.NoFaceError, errors.LowQualityError))
+
+
+def test_embedder_applies_the_manifest_preprocessing() -> None:
+    # Given a fake session that returns its input's per-channel means, and a spec asking for BGR minus means
+    from faceengine.embed import Embedder
+
+    class Echo:
+        def get_inputs(self) -> list[object]:
+            return [type("I", (), {"name": "x"})()]
+
+        def run(self, names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+            self.seen = feed["x"]
+            return [feed["x"].mean(axis=(1, 2))]
+
+    spec = {
+        "input": {"shape": [-1, 4, 4, 3]},
+        "outputs": {"embedding": "e"},
+        "onnx_io": {"outputs": {"e": [-1, 3]}},
+        "preprocessing": {"channel_order": "BGR", "mean": [1.0, 2.0, 3.0]},
+    }
+    session = Echo()
+    chip = np.zeros((4, 4, 3), dtype=np.uint8)
+    chip[..., 0], chip[..., 1], chip[..., 2] = 10, 20, 30  # R, G, B
+    Embedder("fake", session, spec).embed(chip, mirror=False)  # type: ignore[arg-type]
+    # Then the network sees B-1, G-2, R-3 as float32
+    assert session.seen.dtype == np.float32
+    assert session.seen[0, 0, 0].tolist() == [29.0, 18.0, 7.0]
+    # And without preprocessing keys the chip goes in as RGB 0..255
+    plain = {k: v for k, v in spec.items() if k != "preprocessing"}
+    Embedder("fake", session, plain).embed(chip, mirror=False)  # type: ignore[arg-type]
+    assert session.seen[0, 0, 0].tolist() == [10.0, 20.0, 30.0]
+
+
+def test_a_face_that_overflows_the_frame_is_found_with_a_border(engine: FaceEngine, faces_dir: Path) -> None:
+    # Given a close-up whose face runs off the frame (BlazeFace alone finds nothing in it)
+    close_up = (faces_dir / "faceapi_leonard" / "5.png").read_bytes()
+    bare = FaceEngine(MODELS_DIR, overrides={"detector": {"retry_border": 0.0}})
+    with pytest.raises(errors.NoFaceError):
+        bare.enrol(close_up)
+    # When the engine enrols it (second look with a border around the image)
+    tpl = engine.enrol(close_up)
+    # Then it is the same person as in another photo of him
+    other = engine.enrol((faces_dir / "faceapi_leonard" / "4.png").read_bytes())
+    assert engine.similarity(tpl, other) >= engine.threshold(1e-2)
