@@ -5,8 +5,6 @@ Thin adapter: parse and validate, call the enrolment service, map the result to 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
@@ -17,9 +15,9 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.idempotency import Idempotency, partition_for, scoped_key
+from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver
 from facegate.config import get_settings
-from facegate.errors import InvalidImageError
 from facegate.models.enrolment import EnrolmentResponse, StartEnrolmentRequest
 from facegate.observability import logger, metrics, tracer
 from facegate.repositories.enrolments import Enrolment
@@ -59,13 +57,6 @@ def _response(subject_id: str, job: Enrolment, upload: dict[str, Any] | None = N
     ).model_dump(mode="json", exclude_none=True)
 
 
-def _decode(image: str) -> bytes:
-    try:
-        return base64.b64decode(image, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidImageError("the image is not valid base64") from error
-
-
 @app.post("/v1/subjects/<subject_id>/enrolments")
 def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
@@ -74,7 +65,7 @@ def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Respo
 
     def operation(request: dict[str, Any]) -> dict[str, Any]:
         parsed = StartEnrolmentRequest.model_validate(request)
-        image = _decode(parsed.image) if parsed.image is not None else None
+        image = decode_base64_image(parsed.image) if parsed.image is not None else None
         started = container().enrolments.start(who, subject_id, parsed.purpose, image, parsed.content_type)
         upload = started.upload.__dict__ if started.upload else None
         return _response(subject_id, started.job, upload)

@@ -6,8 +6,6 @@ Thin adapter: parse and validate, call the verification service, map the result 
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -15,9 +13,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver
 from facegate.config import get_settings
-from facegate.errors import InvalidImageError, NotImplementedYetError
+from facegate.errors import NotImplementedYetError
 from facegate.models.consent import PurposeName
 from facegate.models.identification import (
     Candidate,
@@ -36,13 +35,6 @@ settings = get_settings()
 app = create_resolver(max_body_bytes=settings.max_image_bytes * 4 // 3 + 64 * 1024)
 
 
-def _decode(image: str) -> bytes:
-    try:
-        return base64.b64decode(image, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InvalidImageError("the image is not valid base64") from error
-
-
 @app.post("/v1/probes")
 def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
@@ -54,7 +46,7 @@ def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
 @app.post("/v1/verifications")
 def verify(body: VerifyRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
-    image = _decode(body.image) if body.image is not None else None
+    image = decode_base64_image(body.image) if body.image is not None else None
     result = container().verifications.verify(
         who, body.subject_id, body.purpose, body.security_level, image=image, probe_id=body.probe_id
     )
@@ -76,7 +68,7 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
 @app.post("/v1/identifications")
 def identify(body: IdentifyRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
-    image = _decode(body.image) if body.image is not None else None
+    image = decode_base64_image(body.image) if body.image is not None else None
     found = container().identifications.identify(who, body.purpose, body.top_k, image, body.probe_id)
     return IdentificationResponse(
         purpose=body.purpose,

@@ -78,6 +78,14 @@ class Container:
         )
 
     @cached_property
+    def cipher(self) -> EnvelopeCipher:
+        return EnvelopeCipher(self.session.client("kms"), self.settings.data_key_id)
+
+    @cached_property
+    def templates(self) -> TemplateRepository:
+        return TemplateRepository(self.settings.templates_table, self.settings.region)
+
+    @cached_property
     def consent_records(self) -> ConsentRepository:
         return ConsentRepository(self.settings.consents_table, self.settings.region)
 
@@ -103,8 +111,8 @@ class Container:
             consents=self.consent_records,
             hasher=self.hasher,
             jobs=EnrolmentRepository(s.jobs_table, s.region),
-            templates=TemplateRepository(s.templates_table, s.region),
-            cipher=EnvelopeCipher(self.session.client("kms"), s.data_key_id),
+            templates=self.templates,
+            cipher=self.cipher,
             uploads=self.uploads,
             engine=lambda: self.biometrics,
             auditor=self.auditor,
@@ -126,7 +134,7 @@ class Container:
         return GalleryStore(
             s3=self.session.client("s3"),
             bucket=s.galleries_bucket,
-            cipher=EnvelopeCipher(self.session.client("kms"), s.data_key_id),
+            cipher=self.cipher,
             pointers=GalleryRepository(s.jobs_table, s.region),
             cache=ShardCache(s.gallery_cache_bytes),
             dim=dim,
@@ -141,13 +149,12 @@ class Container:
     def identifications(self) -> IdentificationService:
         from facegate.services.identification import IdentificationService
 
-        s = self.settings
         return IdentificationService(
             notices=self.notices,
             tenants=self.tenants,
             consents=self.consent_records,
-            templates=TemplateRepository(s.templates_table, s.region),
-            cipher=EnvelopeCipher(self.session.client("kms"), s.data_key_id),
+            templates=self.templates,
+            cipher=self.cipher,
             uploads=self.uploads,
             gallery=lambda: self.gallery,
             engine=lambda: self.biometrics,
@@ -165,9 +172,9 @@ class Container:
             notices=self.notices,
             consents=self.consent_records,
             hasher=self.hasher,
-            templates=TemplateRepository(s.templates_table, s.region),
+            templates=self.templates,
             attempts=AttemptRepository(s.sessions_table, s.region),
-            cipher=EnvelopeCipher(self.session.client("kms"), s.data_key_id),
+            cipher=self.cipher,
             uploads=self.uploads,
             engine=lambda: self.biometrics,
             results=ResultIssuer(self.signer, s.issuer),

@@ -19,13 +19,9 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from facegate.adapters.envelope import Sealed
-from facegate.repositories.base import bind, is_condition_failure
+from facegate.repositories.base import bind, is_condition_failure, subject_pk
 
 REF_LENGTH = 40
-
-
-def subject_pk(tenant_id: str, subject_ref: str) -> str:
-    return f"T#{tenant_id}#S#{subject_ref}"
 
 
 def new_id(subject_ref: str) -> str:

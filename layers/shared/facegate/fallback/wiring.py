@@ -17,7 +17,6 @@ from facegate.fallback.repositories import ChallengeRepository, RateLimitReposit
 from facegate.fallback.services import ChallengeService, CodeHasher, Limits, RateLimiter, SessionService, TotpService
 from facegate.repositories.attempts import AttemptRepository
 from facegate.repositories.base import utcnow
-from facegate.repositories.templates import TemplateRepository
 from facegate.services.results import ResultIssuer
 from facegate.wiring import Container, container
 
@@ -48,10 +47,9 @@ class Fallback:
     def now(self) -> datetime:
         return self.clock()
 
-    @cached_property
+    @property
     def cipher(self) -> EnvelopeCipher:
-        s = self.shared.settings
-        return EnvelopeCipher(self.shared.session.client("kms"), s.data_key_id)
+        return self.shared.cipher
 
     @cached_property
     def session_records(self) -> SessionRepository:
@@ -74,7 +72,7 @@ class Fallback:
         return SessionService(
             notices=self.shared.notices,
             consents=self.shared.consent_records,
-            templates=TemplateRepository(s.templates_table, s.region),
+            templates=self.shared.templates,
             attempts=AttemptRepository(s.sessions_table, s.region),
             sessions=self.session_records,
             totp=self.totp_records,

@@ -8,7 +8,7 @@ from typing import Any
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from facegate.repositories.base import bind
+from facegate.repositories.base import bind, subject_pk
 
 
 class AttemptsItem(Model):
@@ -27,13 +27,13 @@ class AttemptRepository:
 
     def recent_failures(self, tenant_id: str, subject_ref: str, purpose: str, since: datetime) -> int:
         try:
-            item = AttemptsItem.get(f"T#{tenant_id}#S#{subject_ref}", f"FACE_FAILURES#{purpose}")
+            item = AttemptsItem.get(subject_pk(tenant_id, subject_ref), f"FACE_FAILURES#{purpose}")
         except AttemptsItem.DoesNotExist:
             return 0
         return sum(1 for at in item.failures if at >= since.timestamp())
 
     def add_failure(self, tenant_id: str, subject_ref: str, purpose: str, at: datetime, window: timedelta) -> None:
-        key = (f"T#{tenant_id}#S#{subject_ref}", f"FACE_FAILURES#{purpose}")
+        key = (subject_pk(tenant_id, subject_ref), f"FACE_FAILURES#{purpose}")
         try:
             failures: list[Any] = [f for f in AttemptsItem.get(*key).failures if f >= (at - window).timestamp()]
         except AttemptsItem.DoesNotExist:
@@ -42,4 +42,4 @@ class AttemptRepository:
         AttemptsItem(key[0], key[1], failures=failures[-20:], expires_at=int((at + window).timestamp())).save()
 
     def clear(self, tenant_id: str, subject_ref: str, purpose: str) -> None:
-        AttemptsItem(f"T#{tenant_id}#S#{subject_ref}", f"FACE_FAILURES#{purpose}").delete()
+        AttemptsItem(subject_pk(tenant_id, subject_ref), f"FACE_FAILURES#{purpose}").delete()

@@ -14,7 +14,7 @@ from typing import Any
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from facegate.repositories.base import bind, iso, utcnow
+from facegate.repositories.base import bind, iso, subject_pk, utcnow
 
 
 class AuditItem(Model):
@@ -56,7 +56,7 @@ class AuditRepository:
 
     def append(self, event: AuditEvent) -> None:
         now = utcnow()
-        pk = f"T#{event.tenant_id}" + (f"#S#{event.subject_ref}" if event.subject_ref else "")
+        pk = subject_pk(event.tenant_id, event.subject_ref) if event.subject_ref else f"T#{event.tenant_id}"
         AuditItem(
             pk=pk,
             sk=f"{iso(now)}#{event.event_id}",
@@ -86,5 +86,5 @@ class AuditRepository:
                 details=json.loads(item.details) if item.details else {},
                 at=item.at,
             )
-            for item in AuditItem.query(f"T#{tenant_id}#S#{subject_ref}")
+            for item in AuditItem.query(subject_pk(tenant_id, subject_ref))
         ]

@@ -20,6 +20,11 @@ def bind(model: type[Model], table_name: str, region: str) -> None:
     model._connection = None
 
 
+def subject_pk(tenant_id: str, subject_ref: str) -> str:
+    """The partition of everything a subject owns, in every table: erasure finds it by key."""
+    return f"T#{tenant_id}#S#{subject_ref}"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

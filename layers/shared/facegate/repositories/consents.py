@@ -15,7 +15,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from facegate.repositories.base import bind, conflict_from
+from facegate.repositories.base import bind, conflict_from, subject_pk
 
 GENESIS_HASH = "0" * 64
 
@@ -98,10 +98,6 @@ class ConsentState:
     notice_sha256: str
     age_band: str
     updated_at: str
-
-
-def subject_pk(tenant_id: str, subject_ref: str) -> str:
-    return f"T#{tenant_id}#S#{subject_ref}"
 
 
 class ConsentRepository:

@@ -9,7 +9,7 @@ from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribu
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from facegate.repositories.base import bind, conflict_from
+from facegate.repositories.base import bind, conflict_from, subject_pk
 
 
 class EnrolmentItem(Model):
@@ -56,7 +56,7 @@ class Enrolment:
 
 
 def _key(tenant_id: str, subject_ref: str, enrolment_id: str) -> tuple[str, str]:
-    return f"T#{tenant_id}#S#{subject_ref}", f"ENROLMENT#{enrolment_id}"
+    return subject_pk(tenant_id, subject_ref), f"ENROLMENT#{enrolment_id}"
 
 
 class EnrolmentRepository:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from facegate.repositories.base import bind
+from facegate.repositories.base import bind, subject_pk
 
 
 class TemplateItem(Model):
@@ -53,7 +53,7 @@ class TemplateRepository:
 
     def put(self, template: StoredTemplate) -> None:
         TemplateItem(
-            pk=f"T#{template.tenant_id}#S#{template.subject_ref}",
+            pk=subject_pk(template.tenant_id, template.subject_ref),
             sk=f"TEMPLATE#{template.purpose}#{template.template_id}",
             tenant_id=template.tenant_id,
             purpose=template.purpose,
@@ -70,7 +70,9 @@ class TemplateRepository:
         ).save(condition=TemplateItem.sk.does_not_exist())
 
     def for_subject(self, tenant_id: str, subject_ref: str, purpose: str) -> list[StoredTemplate]:
-        items = TemplateItem.query(f"T#{tenant_id}#S#{subject_ref}", TemplateItem.sk.startswith(f"TEMPLATE#{purpose}#"))
+        items = TemplateItem.query(
+            subject_pk(tenant_id, subject_ref), TemplateItem.sk.startswith(f"TEMPLATE#{purpose}#")
+        )
         return [_stored(item) for item in items]
 
     def all_for_purpose(self, tenant_id: str, purpose: str) -> list[StoredTemplate]:

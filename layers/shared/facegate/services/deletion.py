@@ -17,7 +17,7 @@ from typing import Any
 from facegate.errors import FacegateError
 from facegate.hashing import SubjectHasher
 from facegate.observability import count, logger
-from facegate.repositories.base import iso, utcnow
+from facegate.repositories.base import iso, subject_pk, utcnow
 from facegate.repositories.deletions import DeletionJob, DeletionRepository
 from facegate.repositories.erasure import ErasureRepository, TableStore
 from facegate.services.audit import Auditor
@@ -125,7 +125,7 @@ class DeletionService:
         ref = job.subject_ref
         counts = dict(job.counts)
         purposes = job.purposes if job.scope == "purpose" else None
-        pk = f"T#{tenant_id}#S#{ref}"
+        pk = subject_pk(tenant_id, ref)
 
         enrolment_ids: list[str] = []
         for store in self._stores.face_data():
@@ -183,7 +183,7 @@ class DeletionService:
     def _tombstone(self, tenant_id: str, ref: str) -> int:
         """Replace the consent history with the proof that consent existed and when it ended."""
         store = self._stores.consents
-        items = self._erasure.items(store, f"T#{tenant_id}#S#{ref}")
+        items = self._erasure.items(store, subject_pk(tenant_id, ref))
         records = [i for i in items if str(i["sk"]).startswith("EVENT#")]
         previous = next((i for i in items if i["sk"] == "TOMBSTONE"), None)
         removed = self._erasure.delete(store, [i for i in items if i["sk"] != "TOMBSTONE"])
@@ -193,7 +193,7 @@ class DeletionService:
             self._erasure.put(
                 store.table,
                 {
-                    "pk": f"T#{tenant_id}#S#{ref}",
+                    "pk": subject_pk(tenant_id, ref),
                     "sk": "TOMBSTONE",
                     "purposes": purposes,
                     "first_record_at": (previous or {}).get("first_record_at") or (times[0] if times else ""),
