@@ -465,3 +465,31 @@ def test_erasing_the_subject_removes_every_fallback_trace(
         assert not [item for item in tables[table] if ref in json.dumps(item, default=str)], table
     gone = api.call("GET", f"/v1/verification-sessions/{session['session_id']}")
     assert gone.status == 404 and gone.json["code"] == "session_not_found"
+
+
+def test_a_code_that_could_not_be_sent_is_never_usable(
+    api: Api, aws: boto3.session.Session, subject_id: str, email: str
+) -> None:
+    from botocore.exceptions import ClientError
+
+    session = start_session(api, subject_id, email=email)
+    ses = fallback().challenges._email._ses  # the adapter's own SES client: fail at the AWS boundary
+
+    def refuse(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "MessageRejected", "Message": "injected"}}, "SendEmail")
+
+    ses.meta.events.register("before-call.sesv2.SendEmail", refuse)
+    try:
+        reply = api.call(
+            "POST", "/v1/fallback/challenges", {"session_id": session["session_id"], "method": "email_otp"}
+        )
+    finally:
+        ses.meta.events.unregister("before-call.sesv2.SendEmail", refuse)
+    assert reply.status == 502 and reply.json["code"] == "delivery_failed"
+    table = api.cloud.stack.ref("ChallengesTable")
+    mine = [
+        i
+        for i in aws.client("dynamodb").scan(TableName=table)["Items"]
+        if i.get("session_id", {}).get("S") == session["session_id"] and "code_hash" in i
+    ]
+    assert mine and all(i["status"]["S"] == "superseded" for i in mine), mine

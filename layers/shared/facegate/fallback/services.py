@@ -434,12 +434,8 @@ class ChallengeService:
         challenge_id = new_id(session.subject_ref)
         text = MESSAGES[locale or session.locale]
         body = text["text"].format(code=code, minutes=int(CODE_LIFETIME.total_seconds() // 60))
-        if method == "email_otp":
-            self._email.send(destination, text["subject"], body)
-            sent_to = mask_email(destination)
-        else:
-            self._sms.send(destination, body)
-            sent_to = mask_phone(destination)
+        # Store the challenge first: a code that was sent can always be checked. If sending fails, the
+        # stored challenge is retired, so no code nobody received stays usable.
         challenge = self._create(
             session,
             method,
@@ -447,8 +443,16 @@ class ChallengeService:
             now + CODE_LIFETIME,
             challenge_id=challenge_id,
             code_hash=self._codes.code(challenge_id, code),
-            sent_to=sent_to,
+            sent_to=mask_email(destination) if method == "email_otp" else mask_phone(destination),
         )
+        try:
+            if method == "email_otp":
+                self._email.send(destination, text["subject"], body)
+            else:
+                self._sms.send(destination, body)
+        except Exception:
+            self._challenges.set_status(challenge, "superseded")
+            raise
         del code, body
         view = self._started(caller, session, challenge)
         return replace(view, resend_after=iso(now + RESEND_COOLDOWN))
