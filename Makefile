@@ -16,7 +16,7 @@ TENANT ?= demo
 export MOTO_PORT ?= 4566
 export PORT ?= 3000
 
-.PHONY: help run test token outbox lint format build validate bench eval models openapi clean
+.PHONY: help run test token outbox lint format build validate bench bench-api eval models openapi clean
 
 help:
 	@echo "make run       start the local cloud (AWS emulated in-process) on http://127.0.0.1:$(PORT)"
@@ -70,6 +70,9 @@ build: $(SAM_VENV)/.installed
 
 bench: $(VENV)/.installed
 	OPENBLAS_NUM_THREADS=1 $(PY) tools/bench_identify.py
+
+bench-api: $(VENV)/.installed
+	$(PY) tools/bench_api.py
 
 openapi: $(VENV)/.installed
 	$(PY) tools/openapi.py

@@ -102,7 +102,8 @@ class ConsentState:
 
 class ConsentRepository:
     def __init__(self, table_name: str, region: str) -> None:
-        self._region = region
+        # One connection (one botocore client) for all transactions of this warm container.
+        self._connection = Connection(region=region)
         for model in (ConsentEventItem, ConsentStateItem, ConsentHeadItem):
             bind(model, table_name, region)
 
@@ -150,7 +151,7 @@ class ConsentRepository:
             else ConsentHeadItem.head_hash == record.prev_hash
         )
         try:
-            with TransactWrite(connection=Connection(region=self._region)) as tx:
+            with TransactWrite(connection=self._connection) as tx:
                 tx.update(
                     ConsentHeadItem(pk=pk, sk="HEAD"),
                     actions=[
