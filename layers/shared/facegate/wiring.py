@@ -141,6 +141,11 @@ class Container:
         )
 
     @cached_property
+    def gallery_remover(self) -> GalleryStore:
+        """The gallery as erasure uses it: it only removes rows, so it needs no engine (dimension 0)."""
+        return self.gallery_store(0)
+
+    @cached_property
     def gallery(self) -> GalleryStore:
         """The gallery as matching and enrolment use it (with the engine's dimension)."""
         return self.gallery_store(self.biometrics.dimension)
@@ -209,7 +214,7 @@ class Container:
             enqueue=sqs_sender(self.session.client("sqs"), s.deletion_queue_url),
             auditor=self.auditor,
             issuer=s.issuer,
-            gallery_discard=lambda tenant, ref, purposes: self.gallery_store(0).discard_everywhere(
+            gallery_discard=lambda tenant, ref, purposes: self.gallery_remover.discard_everywhere(
                 tenant, ref, purposes
             ),
         )
