@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -236,20 +237,15 @@ class DeletionService:
                 ExpressionAttributeValues={":p": {"S": prefix}},
             )
         }
-        consent_items = self._erasure.scan(
-            self._stores.consents.table,
-            FilterExpression="begins_with(pk, :p) AND begins_with(sk, :e)",
-            ExpressionAttributeValues={":p": {"S": prefix}, ":e": {"S": "EVENT#"}},
-        )
-        decisions = {"granted": 0, "refused": 0, "withdrawn": 0}
-        for item in consent_items:
-            decisions[str(item["action"])] = decisions.get(str(item["action"]), 0) + 1
+        # Decisions are counted from the audit log, which outlives erasure (kept at least three years).
         audit = self._erasure.scan(
             audit_table,
-            FilterExpression="tenant_id = :t AND begins_with(#a, :f)",
+            FilterExpression="tenant_id = :t AND (begins_with(#a, :c) OR begins_with(#a, :f))",
             ExpressionAttributeNames={"#a": "action"},
-            ExpressionAttributeValues={":t": {"S": tenant}, ":f": {"S": "fallback."}},
+            ExpressionAttributeValues={":t": {"S": tenant}, ":c": {"S": "consent."}, ":f": {"S": "fallback."}},
         )
+        actions = Counter(str(item["action"]) for item in audit)
+        decisions = {d: actions[f"consent.{d}"] for d in ("granted", "refused", "withdrawn")}
         done = [j for j in self._deletions.all_for_tenant(tenant) if j.status == "completed"]
         seconds = [j.seconds for j in done if j.seconds is not None]
         stored = len(individuals)
@@ -259,7 +255,8 @@ class DeletionService:
             "generated_at": iso(self._clock()),
             "individuals_with_face_data": stored,
             "consents": decisions,
-            "fallbacks_used": len(audit),
+            "fallbacks_used": actions["fallback.verified"],
+            "fallback_challenges_started": actions["fallback.challenge_started"],
             "erasures_completed": len(done),
             "erasure_median_seconds": statistics.median(seconds) if seconds else None,
             "identification_purposes": purposes,
