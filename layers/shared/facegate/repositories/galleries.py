@@ -23,6 +23,16 @@ class GalleryShardItem(Model):
     rows = NumberAttribute()
 
 
+class GalleryIndexItem(Model):
+    """One item per gallery of a tenant, so erasure finds a tenant's galleries by key, not by scanning."""
+
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # GALLERIES#<tenant>
+    sk = UnicodeAttribute(range_key=True)  # <purpose>#<model>
+
+
 @dataclass(frozen=True)
 class ShardPointer:
     shard_no: int
@@ -34,6 +44,7 @@ class ShardPointer:
 class GalleryRepository:
     def __init__(self, table_name: str, region: str) -> None:
         bind(GalleryShardItem, table_name, region)
+        bind(GalleryIndexItem, table_name, region)
 
     def shards(self, gallery: str) -> list[ShardPointer]:
         return [
@@ -41,16 +52,17 @@ class GalleryRepository:
             for item in GalleryShardItem.query(f"GALLERY#{gallery}", consistent_read=True)
         ]
 
-    def galleries_of(self, tenant_id: str, scan_prefix: str = "") -> list[str]:
-        """Gallery keys of a tenant (a scan: used by erasure only, over a small table of pointers)."""
-        seen = set()
-        for item in GalleryShardItem.scan(GalleryShardItem.pk.startswith(f"GALLERY#{tenant_id}#{scan_prefix}")):
-            seen.add(item.pk.removeprefix("GALLERY#"))
-        return sorted(seen)
+    def galleries_of(self, tenant_id: str, prefix: str = "") -> list[str]:
+        """Gallery keys of a tenant, optionally of one purpose (`prefix` = "<purpose>#")."""
+        condition = GalleryIndexItem.sk.startswith(prefix) if prefix else None
+        return [f"{tenant_id}#{item.sk}" for item in GalleryIndexItem.query(f"GALLERIES#{tenant_id}", condition)]
 
     def advance(self, gallery: str, pointer: ShardPointer, previous: int | None) -> None:
         """Point the shard at its new object, only if nobody else moved it since `previous`."""
         condition = GalleryShardItem.sk.does_not_exist() if previous is None else GalleryShardItem.version == previous
+        if previous is None:  # a new shard, maybe a new gallery: make sure the tenant's index names it
+            tenant_id, rest = gallery.split("#", 1)
+            GalleryIndexItem(pk=f"GALLERIES#{tenant_id}", sk=rest).save()
         try:
             GalleryShardItem(
                 pk=f"GALLERY#{gallery}",
