@@ -7,6 +7,7 @@ import this module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,10 +104,12 @@ class GalleryStore:
         return removed
 
     def search(
-        self, gallery: str, vector: npt.NDArray[np.float32], k: int, threshold: float
-    ) -> tuple[list[Match], int]:
+        self, gallery: str, vector: npt.NDArray[np.float32], k: int, threshold_for: Callable[[int], float]
+    ) -> tuple[list[Match], int, float]:
+        """Top-k above the threshold that `threshold_for(gallery size)` gives; also the size and threshold."""
         shards = self.shards(gallery)
         size = sum(len(s) for s in shards)
-        if not shards or size == 0:
-            return [], 0
-        return top_k(vector, shards, k=k, threshold=threshold), size
+        threshold = threshold_for(size)
+        if size == 0:
+            return [], 0, threshold
+        return top_k(vector, shards, k=k, threshold=threshold), size, threshold

@@ -145,10 +145,10 @@ class IdentificationService:
         del image
         gallery = gallery_id(caller.tenant_id, purpose_name, engine.model_id, engine.model_version)
         store = self._gallery()
-        size = sum(len(shard) for shard in store.shards(gallery))
+        matches, size, threshold = store.search(
+            gallery, probe, k=top_k, threshold_for=lambda n: engine.threshold(far_for_gallery(n))
+        )
         far = far_for_gallery(size)
-        threshold = engine.threshold(far)
-        matches, _ = store.search(gallery, probe, k=top_k, threshold=threshold)
         candidates = []
         for match in matches:
             state = self._consents.state(caller.tenant_id, match.id, purpose_name)
