@@ -15,7 +15,7 @@ import jwt
 from localcloud.auth import JwksClient, JwtAuthorizer, mint_access_token
 from localcloud.gateway import Gateway
 from localcloud.provision import Provisioner, Stack
-from localcloud.seed import SCOPES, TENANTS, seed_tenants
+from localcloud.seed import SCOPES, TENANTS, create_client, seed_tenant
 
 REGION = "us-east-1"
 
@@ -170,22 +170,7 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
 
 def create_tenant_clients(session: boto3.session.Session, pool_id: str) -> dict[str, str]:
     cognito = session.client("cognito-idp", region_name=REGION)
-    existing = {
-        c["ClientName"]: c["ClientId"]
-        for c in cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
-    }
-    for tenant in TENANTS:
-        if tenant in existing:
-            continue
-        existing[tenant] = cognito.create_user_pool_client(
-            UserPoolId=pool_id,
-            ClientName=tenant,
-            GenerateSecret=True,
-            AllowedOAuthFlows=["client_credentials"],
-            AllowedOAuthScopes=[f"facegate/{scope}" for scope in SCOPES],
-            AllowedOAuthFlowsUserPoolClient=True,
-        )["UserPoolClient"]["ClientId"]
-    return {tenant: existing[tenant] for tenant in TENANTS}
+    return {tenant: create_client(cognito, pool_id, tenant) for tenant in TENANTS}
 
 
 def start(session: boto3.session.Session, emulator_endpoint: str | None = None) -> LocalCloud:
@@ -208,7 +193,8 @@ def start(session: boto3.session.Session, emulator_endpoint: str | None = None) 
     from facegate import wiring
 
     wiring.reset()
-    seed_tenants(wiring.container().tenants, client_ids)
+    for tenant in TENANTS:
+        seed_tenant(wiring.container().tenants, tenant, client_ids[tenant], created_by="localcloud-seed")
 
     api = stack.template["Resources"]["Api"]["Properties"]["Auth"]
     config = stack.resolver.resolve(api["Authorizers"][api["DefaultAuthorizer"]]["JwtConfiguration"])

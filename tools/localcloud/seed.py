@@ -1,4 +1,8 @@
-"""The two local tenants, `demo` and `other`: app clients, purposes and notices in zh-CN and en."""
+"""Onboarding a tenant: its Cognito app client, its purposes and default notices in zh-CN and en.
+
+The local cloud onboards `demo` and `other` with these functions; `tools/onboard_tenant.py` does the same
+against a deployed stack.
+"""
 
 from __future__ import annotations
 
@@ -76,38 +80,61 @@ _COMMON: dict[str, dict[str, Any]] = {
 }
 
 
-def notice_content(tenant_id: str, purpose: str, locale: str) -> NoticeContent:
+def notice_content(tenant_id: str, purpose: str, locale: str, processor: dict[str, str] | None = None) -> NoticeContent:
     text = _TEXT[locale][purpose]
     return NoticeContent.model_validate(
         {
             **text,
             **_COMMON[locale],
-            "processor": {"name": f"{tenant_id} (local)", "contact": f"privacy@{tenant_id}.example"},
+            "processor": processor or {"name": f"{tenant_id} (local)", "contact": f"privacy@{tenant_id}.example"},
             "retention_days": PURPOSES[purpose].retention_days,
             "alternatives": ["email_otp", "sms_otp", "totp", "manual_review"],
         }
     )
 
 
-def seed_tenants(tenants: TenantRepository, client_ids: dict[str, str]) -> None:
-    """Idempotent: purposes are overwritten with the same values; a notice is added only if none exists."""
-    for tenant_id in TENANTS:
-        tenants.register_client(client_ids[tenant_id], tenant_id)
-        for purpose in PURPOSES.values():
-            tenants.put_purpose(tenant_id, purpose)
-            for locale in ("zh-CN", "en"):
-                if tenants.latest_notice(tenant_id, purpose.name, locale) is not None:
-                    continue
-                content = notice_content(tenant_id, purpose.name, locale).model_dump(mode="json")
-                tenants.add_notice(
-                    tenant_id,
-                    Notice(
-                        purpose=purpose.name,
-                        locale=locale,
-                        version=1,
-                        sha256=notice_sha256(purpose.name, locale, 1, content),
-                        content=content,
-                        created_at=iso(utcnow()),
-                    ),
-                    created_by="localcloud-seed",
-                )
+def create_client(cognito: Any, pool_id: str, tenant_id: str) -> str:
+    """The tenant's app client (client-credentials grant, all facegate scopes); reused if it exists."""
+    clients = cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    for client in clients:
+        if client["ClientName"] == tenant_id:
+            return str(client["ClientId"])
+    return str(
+        cognito.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName=tenant_id,
+            GenerateSecret=True,
+            AllowedOAuthFlows=["client_credentials"],
+            AllowedOAuthScopes=[f"facegate/{scope}" for scope in SCOPES],
+            AllowedOAuthFlowsUserPoolClient=True,
+        )["UserPoolClient"]["ClientId"]
+    )
+
+
+def seed_tenant(
+    tenants: TenantRepository,
+    tenant_id: str,
+    client_id: str,
+    processor: dict[str, str] | None = None,
+    created_by: str = "onboarding",
+) -> None:
+    """Idempotent: purposes are written again with the same values; a notice is added only if none exists."""
+    tenants.register_client(client_id, tenant_id)
+    for purpose in PURPOSES.values():
+        tenants.put_purpose(tenant_id, purpose)
+        for locale in ("zh-CN", "en"):
+            if tenants.latest_notice(tenant_id, purpose.name, locale) is not None:
+                continue
+            content = notice_content(tenant_id, purpose.name, locale, processor).model_dump(mode="json")
+            tenants.add_notice(
+                tenant_id,
+                Notice(
+                    purpose=purpose.name,
+                    locale=locale,
+                    version=1,
+                    sha256=notice_sha256(purpose.name, locale, 1, content),
+                    content=content,
+                    created_at=iso(utcnow()),
+                ),
+                created_by=created_by,
+            )
