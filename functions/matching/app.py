@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from facegate.api.idempotency import Idempotency, partition_for, scoped_key
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver
 from facegate.config import get_settings
@@ -33,6 +34,7 @@ PurposePath = Annotated[PurposeName, Path()]
 
 settings = get_settings()
 app = create_resolver(max_body_bytes=settings.max_image_bytes * 4 // 3 + 64 * 1024)
+idempotency = Idempotency(settings.idempotency_table)
 
 
 @app.post("/v1/probes")
@@ -46,23 +48,34 @@ def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
 @app.post("/v1/verifications")
 def verify(body: VerifyRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
-    image = decode_base64_image(body.image) if body.image is not None else None
-    result = container().verifications.verify(
-        who, body.subject_id, body.purpose, body.security_level, image=image, probe_id=body.probe_id
+    # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
+    key = scoped_key(app.current_event.headers.get("idempotency-key"), "verify")
+    partition = partition_for(who.tenant_id, container().hasher.ref(who.tenant_id, body.subject_id))
+
+    def operation(request: dict[str, Any]) -> dict[str, Any]:
+        parsed = VerifyRequest.model_validate(request)
+        image = decode_base64_image(parsed.image) if parsed.image is not None else None
+        result = container().verifications.verify(
+            who, parsed.subject_id, parsed.purpose, parsed.security_level, image=image, probe_id=parsed.probe_id
+        )
+        return VerificationResponse(
+            verification_id=result.verification_id,
+            subject_id=parsed.subject_id,
+            purpose=parsed.purpose,
+            decision=result.decision,  # type: ignore[arg-type]
+            score=result.score,
+            threshold=result.threshold,
+            security_level=parsed.security_level,
+            model_id=result.model_id,
+            model_version=result.model_version,
+            liveness="unavailable" if parsed.liveness == "advisory" else "off",
+            result_token=result.result_token,
+        ).model_dump(mode="json")
+
+    answer: dict[str, Any] = idempotency.wrap("verify", partition, operation)(
+        call={"key": key, "request": body.model_dump()}
     )
-    return VerificationResponse(
-        verification_id=result.verification_id,
-        subject_id=body.subject_id,
-        purpose=body.purpose,
-        decision=result.decision,  # type: ignore[arg-type]
-        score=result.score,
-        threshold=result.threshold,
-        security_level=body.security_level,
-        model_id=result.model_id,
-        model_version=result.model_version,
-        liveness="unavailable" if body.liveness == "advisory" else "off",
-        result_token=result.result_token,
-    ).model_dump(mode="json")
+    return answer
 
 
 @app.post("/v1/identifications")
@@ -107,4 +120,5 @@ def start_proctoring() -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register(context)
     return app.resolve(event, context)

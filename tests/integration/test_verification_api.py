@@ -152,3 +152,18 @@ def test_five_failures_lock_face_and_offer_fallback(
     status, result = verify(api, subject_id, a[1])
     assert status == 423 and result["code"] == "fallback_required"
     assert set(result["methods"]) >= {"email_otp", "sms_otp"}
+
+
+def test_a_retried_verification_is_answered_once_and_counted_once(
+    api: Api, subject_id: str, people: tuple[list[Path], list[Path]]
+) -> None:
+    a, b = people
+    enrol(api, subject_id, a[0])
+    body = {"subject_id": subject_id, "purpose": "checkout", "image": b64(b[1]), "security_level": "very_high"}
+    headers = {"idempotency-key": "checkout-attempt-0001"}
+    answers = [api.call("POST", "/v1/verifications", body, headers=headers) for _ in range(6)]
+    assert {r.json["verification_id"] for r in answers} == {answers[0].json["verification_id"]}
+    assert answers[0].json["decision"] == "no_match"
+    # Six retries of one failed attempt are one failure, not a lockout.
+    status, result = verify(api, subject_id, a[1])
+    assert status == 200 and result["decision"] == "match"
