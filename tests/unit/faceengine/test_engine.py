@@ -212,3 +212,24 @@ def test_a_face_that_overflows_the_frame_is_found_with_a_border(engine: FaceEngi
     # Then it is the same person as in another photo of him
     other = engine.enrol((faces_dir / "faceapi_leonard" / "4.png").read_bytes())
     assert engine.similarity(tpl, other) >= engine.threshold(1e-2)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def test_quality_gates_name_their_reasons(engine: FaceEngine, faces_dir: Path) -> None:
+    """A real photo made too dark, or its face made too small, is refused with the reason why."""
+    from PIL import ImageEnhance
+
+    photo = Image.open(sorted((faces_dir / "Angela_Merkel").iterdir())[0]).convert("RGB")
+    with pytest.raises(errors.LowQualityError) as dark:
+        engine.enrol(_jpeg(ImageEnhance.Brightness(photo).enhance(0.08)))
+    assert "too_dark" in dark.value.reasons
+    canvas = Image.new("RGB", (640, 640), (128, 128, 128))
+    canvas.paste(photo.resize((48, 48)), (200, 200))
+    with pytest.raises(errors.LowQualityError) as small:
+        engine.enrol(_jpeg(canvas))
+    assert "face_too_small" in small.value.reasons
