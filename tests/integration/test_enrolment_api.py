@@ -198,3 +198,21 @@ def test_idempotency_key_never_double_enrols(
         i for i in all_items(aws, api.cloud)["TemplatesTable"] if i["enrolment_id"]["S"] == first.json["enrolment_id"]
     ]
     assert len(ids) == 1
+
+
+def test_low_quality_photo_is_refused_with_reasons(
+    api: Api, aws: boto3.session.Session, subject_id: str, faces_dir: Path
+) -> None:
+    import io
+
+    from PIL import Image, ImageEnhance
+
+    grant(api, subject_id)
+    buffer = io.BytesIO()
+    photo = sorted((faces_dir / "Angela_Merkel").iterdir())[0]
+    ImageEnhance.Brightness(Image.open(photo).convert("RGB")).enhance(0.08).save(buffer, "JPEG", quality=95)
+    body = {"purpose": "checkout", "image": base64.b64encode(buffer.getvalue()).decode()}
+    reply = api.call("POST", f"/v1/subjects/{subject_id}/enrolments", body)
+    assert reply.status == 422 and reply.json["code"] == "low_quality", reply.body
+    assert "too_dark" in reply.json["reasons"]
+    assert uploads_bucket_keys(aws, api) == []
