@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate import __version__
-from facegate.api.idempotency import Idempotency, partition_for, scoped_key
+from facegate.api.idempotency import Idempotency
 from facegate.api.resolver import caller, create_resolver
 from facegate.config import get_settings
 from facegate.models.consent import (
@@ -110,14 +110,20 @@ def put_notice(purpose: PurposePath, body: PutNoticeRequest) -> Response[dict[st
 @app.post("/v1/subjects/<subject_id>/consents")
 def record_consent(subject_id: SubjectId, body: RecordConsentRequest) -> Response[dict[str, Any]]:
     who = _caller()
-    key = scoped_key(app.current_event.headers.get("idempotency-key"), "consents")
-    partition = partition_for(who.tenant_id, container().hasher.ref(who.tenant_id, subject_id))
 
     def operation(request: dict[str, Any]) -> dict[str, Any]:
         parsed = RecordConsentRequest.model_validate(request)
         return _record(subject_id, container().consents.record(who, subject_id, parsed))
 
-    answer = idempotency.wrap("record_consent", partition, operation)(call={"key": key, "request": body.model_dump()})
+    ref = container().hasher.ref(who.tenant_id, subject_id)
+    answer = idempotency.run(
+        "record_consent",
+        app.current_event.headers.get("idempotency-key"),
+        who.tenant_id,
+        ref,
+        operation,
+        body.model_dump(),
+    )
     return Response(status_code=201, content_type="application/json", body=answer)
 
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from facegate.api.idempotency import Idempotency, partition_for, scoped_key
+from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver
 from facegate.config import get_settings
@@ -60,8 +60,6 @@ def _response(subject_id: str, job: Enrolment, upload: dict[str, Any] | None = N
 @app.post("/v1/subjects/<subject_id>/enrolments")
 def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
-    key = scoped_key(app.current_event.headers.get("idempotency-key"), "enrol")
-    partition = partition_for(who.tenant_id, container().hasher.ref(who.tenant_id, subject_id))
 
     def operation(request: dict[str, Any]) -> dict[str, Any]:
         parsed = StartEnrolmentRequest.model_validate(request)
@@ -70,7 +68,15 @@ def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Respo
         upload = started.upload.__dict__ if started.upload else None
         return _response(subject_id, started.job, upload)
 
-    answer = idempotency.wrap("start_enrolment", partition, operation)(call={"key": key, "request": body.model_dump()})
+    ref = container().hasher.ref(who.tenant_id, subject_id)
+    answer = idempotency.run(
+        "start_enrolment",
+        app.current_event.headers.get("idempotency-key"),
+        who.tenant_id,
+        ref,
+        operation,
+        body.model_dump(),
+    )
     return Response(
         status_code=202 if answer["status"] == "pending" else 201, content_type="application/json", body=answer
     )

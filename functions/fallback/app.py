@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from facegate.api.idempotency import Idempotency, partition_for, scoped_key
+from facegate.api.idempotency import Idempotency
 from facegate.api.resolver import caller, create_resolver, require_scope
 from facegate.config import get_settings
 from facegate.fallback.models import (
@@ -55,15 +55,11 @@ def _review(review_id: str, status: str, decided_at: str | None) -> dict[str, An
     return ReviewResponse.model_validate(answer).model_dump(mode="json")
 
 
-def _idempotency_key(route: str) -> str | None:
-    return scoped_key(app.current_event.headers.get("idempotency-key"), route)
-
-
 @app.post("/v1/verification-sessions")
 def start_session(body: StartSessionRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "verify")
-    partition = partition_for(who.tenant_id, container().hasher.ref(who.tenant_id, body.subject_id))
+    ref = container().hasher.ref(who.tenant_id, body.subject_id)
 
     def operation(request: dict[str, Any]) -> dict[str, Any]:
         parsed = StartSessionRequest.model_validate(request)
@@ -72,8 +68,16 @@ def start_session(body: StartSessionRequest) -> Response[dict[str, Any]]:
         )
         return SessionResponse.model_validate(asdict(view)).model_dump(mode="json")
 
-    call = {"key": _idempotency_key("verification-sessions"), "request": body.model_dump()}
-    return _created(idempotency.wrap("start_session", partition, operation)(call=call))
+    return _created(
+        idempotency.run(
+            "start_session",
+            app.current_event.headers.get("idempotency-key"),
+            who.tenant_id,
+            ref,
+            operation,
+            body.model_dump(),
+        )
+    )
 
 
 @app.get("/v1/verification-sessions/<session_id>")
@@ -88,15 +92,23 @@ def get_session(session_id: OpaqueIdPath) -> dict[str, Any]:
 def start_challenge(body: StartChallengeRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
-    partition = partition_for(who.tenant_id, fallback().challenges.subject_ref_of_session(who, body.session_id))
+    ref = fallback().challenges.subject_ref_of_session(who, body.session_id)
 
     def operation(request: dict[str, Any]) -> dict[str, Any]:
         parsed = StartChallengeRequest.model_validate(request)
         view = fallback().challenges.start(who, parsed.session_id, parsed.method, parsed.locale)
         return ChallengeResponse.model_validate(asdict(view)).model_dump(mode="json")
 
-    call = {"key": _idempotency_key("fallback-challenges"), "request": body.model_dump()}
-    return _created(idempotency.wrap("start_challenge", partition, operation)(call=call))
+    return _created(
+        idempotency.run(
+            "start_challenge",
+            app.current_event.headers.get("idempotency-key"),
+            who.tenant_id,
+            ref,
+            operation,
+            body.model_dump(),
+        )
+    )
 
 
 @app.get("/v1/fallback/challenges/<challenge_id>")

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from facegate.api.idempotency import Idempotency, partition_for, scoped_key
+from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver
 from facegate.config import get_settings
@@ -49,8 +49,6 @@ def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
 def verify(body: VerifyRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
-    key = scoped_key(app.current_event.headers.get("idempotency-key"), "verify")
-    partition = partition_for(who.tenant_id, container().hasher.ref(who.tenant_id, body.subject_id))
 
     def operation(request: dict[str, Any]) -> dict[str, Any]:
         parsed = VerifyRequest.model_validate(request)
@@ -72,10 +70,10 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
             result_token=result.result_token,
         ).model_dump(mode="json")
 
-    answer: dict[str, Any] = idempotency.wrap("verify", partition, operation)(
-        call={"key": key, "request": body.model_dump()}
+    ref = container().hasher.ref(who.tenant_id, body.subject_id)
+    return idempotency.run(
+        "verify", app.current_event.headers.get("idempotency-key"), who.tenant_id, ref, operation, body.model_dump()
     )
-    return answer
 
 
 @app.post("/v1/identifications")

@@ -64,6 +64,20 @@ class Idempotency:
         run.__name__ = name
         return idempotent_function(data_keyword_argument="call", persistence_store=persistence, config=self.config)(run)
 
+    def run(
+        self,
+        name: str,
+        header: str | None,
+        tenant_id: str,
+        subject_ref: str,
+        operation: Callable[[dict[str, Any]], dict[str, Any]],
+        request: dict[str, Any],
+    ) -> dict[str, Any]:
+        """`operation(request)`, once per Idempotency-Key (`header`) for this operation and subject."""
+        call = {"key": scoped_key(header, name), "request": request}
+        answer: dict[str, Any] = self.wrap(name, partition_for(tenant_id, subject_ref), operation)(call=call)
+        return answer
+
 
 def scoped_key(header: str | None, route: str) -> str | None:
     if header is None:
