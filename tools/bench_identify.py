@@ -5,7 +5,9 @@ batch cost per query, resident memory of the loaded gallery and the time to unpa
 the float16 score error against float32; the raw scan kernels (incl. an int8 experiment); and a
 modelled crossover between one in-memory instance and scatter-gather across instances.
 
-    python tools/bench_identify.py --sizes 10000,100000,1000000 --dim 128
+    python tools/bench_identify.py --sizes 10000,100000,1000000 [--dim N]
+
+--dim defaults to the shipped engine's template length (the sum of its embedders' outputs in the manifest).
 
 OpenBLAS is pinned to one thread (before numpy loads) so "threads" means facesearch's own
 scatter-gather workers, as it should in the matching Lambda (set OPENBLAS_NUM_THREADS=1 there too).
@@ -36,6 +38,7 @@ import facesearch as fs
 from facesearch.search import score_rows
 
 MIB = 1 << 20
+MANIFEST = Path("layers/model/faceengine/models/manifest.json")
 
 
 def cpu_model() -> str:
@@ -86,6 +89,16 @@ def time_batch(shards: list[fs.Shard], queries: np.ndarray, args: argparse.Names
         fs.top_k_batch(qb, shards, args.k, args.threshold, workers=workers)
         best = min(best, time.perf_counter() - t0)
     return best * 1e3 / len(qb)
+
+
+def template_dimension() -> int:
+    """Length of the shipped engine's templates, read from the model manifest (no model is loaded)."""
+    manifest = json.loads((Path(__file__).resolve().parents[1] / MANIFEST).read_text())
+    models = manifest["models"]
+    return sum(
+        int(models[e["model"]]["onnx_io"]["outputs"][models[e["model"]]["outputs"]["embedding"]][-1])
+        for e in manifest["pipeline"]["embedders"]
+    )
 
 
 def kernels(dim: int, rows: int, rng: np.random.Generator) -> dict[str, float]:
@@ -233,7 +246,7 @@ def _row_md(row: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--dim", type=int, default=template_dimension())
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--dtypes", default="float32,float16")
     ap.add_argument("--threads", default="1,2")

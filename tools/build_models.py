@@ -137,7 +137,7 @@ FACE_RECOGNITION: dict[str, Any] = {
     "package": FACE_API,
 }
 
-SHIP_DEFAULT = ["blazeface", "facemesh", "dlib_resnet128"]  # faceres: see MODEL_CARD (1.1.0 not shipped)
+SHIP_DEFAULT = ["blazeface", "facemesh", "dlib_resnet128", "faceres"]
 
 
 def sha256(path: Path) -> str:

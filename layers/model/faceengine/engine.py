@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,6 +61,37 @@ def _inside_fraction(box: tuple[float, float, float, float], width: int, height:
     ix = max(0.0, min(x + w, width) - max(x, 0.0))
     iy = max(0.0, min(y + h, height) - max(y, 0.0))
     return ix * iy / max(w * h, 1e-9)
+
+
+def _centre_offset(box: tuple[float, float, float, float], width: int, height: int) -> float:
+    """Distance of a box's centre from the frame's centre, as a fraction of the frame's longer side."""
+    x, y, w, h = box
+    return float(np.hypot(x + w / 2 - width / 2, y + h / 2 - height / 2)) / max(width, height)
+
+
+def _mesh_box(face: FaceAnalysis) -> tuple[float, float, float, float]:
+    p = face.mesh.points[:, :2]
+    return float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max())
+
+
+def _overlap_of_smaller(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection of two (x0, y0, x1, y1) boxes over the smaller one's area."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return ix * iy / max(smaller, 1e-9)
+
+
+def _distinct(faces: list[FaceAnalysis], max_overlap: float) -> list[FaceAnalysis]:
+    """Drop a second mesh of a face already found: BlazeFace can return a shifted, smaller box on a close-up
+    that its box suppression keeps, and FaceMesh then fits the same face again. Meshes whose boxes mostly
+    cover each other are one face (two real faces overlap far less, even cheek to cheek); the detection
+    with the higher score is kept."""
+    kept: list[FaceAnalysis] = []
+    for f in sorted(faces, key=lambda f: -f.score):
+        if all(_overlap_of_smaller(_mesh_box(f), _mesh_box(k)) <= max_overlap for k in kept):
+            kept.append(f)
+    return kept
 
 
 def _far_key(far: float) -> str:
@@ -183,39 +214,57 @@ class FaceEngine:
         ]
 
     def _analyse_image(self, image: npt.NDArray[np.uint8]) -> list[FaceAnalysis]:
+        """Every distinct face, largest first; `usable` marks the subject and any face that competes with it."""
         detections = self._detect(image)
         faces = [self._analyse_face(image, d) for d in detections]
         faces = [f for f in faces if f.mesh.presence >= float(self._faces["min_presence"])]
+        faces = _distinct(faces, float(self._faces.get("max_mesh_overlap", 1.0)))
         if not faces:
             return []
         faces.sort(key=lambda f: -f.quality.measures["eye_distance_px"])
-        largest = faces[0].quality.measures["eye_distance_px"]
-        rel = float(self._faces["min_relative_size"])
-        inside = float(self._faces["min_inside_fraction"])
-        sharp = float(self._faces["min_relative_sharpness"]) * faces[0].quality.measures["sharpness"]
         height, width = image.shape[:2]
-        # The largest face always counts; another counts when comparable in size, not cut by the frame and
-        # not far more out of focus (bystanders at the edge or far behind are ignored, two comparable faces
-        # are not).
+        subject = self._subject(faces, width, height)
+        min_eye = float(self._faces["min_eye_distance_px"])
         return [
-            FaceAnalysis(
-                box=f.box,
-                landmarks=f.landmarks,
-                score=f.score,
-                quality=f.quality,
-                mesh=f.mesh,
-                usable=f.quality.measures["eye_distance_px"] >= float(self._faces["min_eye_distance_px"])
-                and (
-                    k == 0
-                    or (
-                        f.quality.measures["eye_distance_px"] >= rel * largest
-                        and _inside_fraction(f.box, width, height) >= inside
-                        and f.quality.measures["sharpness"] >= sharp
-                    )
-                ),
+            replace(
+                f,
+                usable=f.quality.measures["eye_distance_px"] >= min_eye
+                and (f is subject or self._competes(f, subject, width, height)),
             )
-            for k, f in enumerate(faces)
+            for f in faces
         ]
+
+    def _subject(self, faces: list[FaceAnalysis], width: int, height: int) -> FaceAnalysis:
+        """The face being enrolled: of the faces near the largest in size, the one nearest the frame's centre
+        (a capture screen centres the person in its guide; a tiny face in the middle of the background is not
+        the subject)."""
+        rel = float(self._faces["min_relative_size"])
+        largest = faces[0].quality.measures["eye_distance_px"]
+        big = [f for f in faces if f.quality.measures["eye_distance_px"] >= rel * largest]
+        return min(big, key=lambda f: _centre_offset(f.box, width, height))
+
+    def _competes(self, face: FaceAnalysis, subject: FaceAnalysis, width: int, height: int) -> bool:
+        """Whether another face makes the photo ambiguous: it does when it is comparable to the subject in size,
+        not cut by the frame, not far more out of focus, and not a bystander. A bystander is a face outside the
+        middle of the frame (`bystander_zone`) while the subject sits in the centre (`subject_zone`); two
+        people side by side, or a subject off-centre next to another face, stay ambiguous."""
+        f, s = face.quality.measures, subject.quality.measures
+        comparable = (
+            f["eye_distance_px"] >= float(self._faces["min_relative_size"]) * s["eye_distance_px"]
+            and _inside_fraction(face.box, width, height) >= float(self._faces["min_inside_fraction"])
+            and f["sharpness"] >= float(self._faces["min_relative_sharpness"]) * s["sharpness"]
+        )
+        if not comparable:
+            return False
+        subject_zone = self._faces.get("subject_zone")
+        bystander_zone = self._faces.get("bystander_zone")
+        if subject_zone is None or bystander_zone is None:
+            return True
+        bystander = (
+            _centre_offset(subject.box, width, height) <= float(subject_zone)
+            and _centre_offset(face.box, width, height) >= float(bystander_zone)
+        )
+        return not bystander
 
     def _analyse_face(self, image: npt.NDArray[np.uint8], det: Detection) -> FaceAnalysis:
         mesh = self.facemesh.predict(image, det)

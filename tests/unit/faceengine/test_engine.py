@@ -233,3 +233,55 @@ def test_quality_gates_name_their_reasons(engine: FaceEngine, faces_dir: Path) -
     with pytest.raises(errors.LowQualityError) as small:
         engine.enrol(_jpeg(canvas))
     assert "face_too_small" in small.value.reasons
+
+
+def _portrait(faces_dir: Path, person: str, index: int = 0) -> Image.Image:
+    return Image.open(sorted((faces_dir / person).iterdir())[index]).convert("RGB")
+
+
+def _scene(placements: list[tuple[Image.Image, tuple[int, int]]], size: tuple[int, int] = (900, 600)) -> bytes:
+    canvas = Image.new("RGB", size, (128, 128, 128))
+    for photo, at in placements:
+        canvas.paste(photo, at)
+    return _jpeg(canvas)
+
+
+def test_a_bystander_at_the_edge_does_not_stop_the_centred_subject_enrolling(
+    engine: FaceEngine, faces_dir: Path
+) -> None:
+    # Given a scene with the subject in the centre and another person, as large and as sharp, in a corner
+    subject, bystander = _portrait(faces_dir, "Angela_Merkel"), _portrait(faces_dir, "Tony_Blair")
+    scene = _scene([(subject, (325, 175)), (bystander, (0, 0))])
+    # Then both faces are found, only the subject counts, and the template is the subject's
+    faces = engine.analyse(scene)
+    assert len(faces) == 2
+    assert sum(f.usable for f in faces) == 1
+    template = engine.enrol(scene)
+    own = engine.enrol(_jpeg(_portrait(faces_dir, "Angela_Merkel", 1)))
+    other = engine.enrol(_jpeg(_portrait(faces_dir, "Tony_Blair", 1)))
+    assert engine.similarity(template, own) >= engine.threshold(1e-3)
+    assert engine.similarity(template, other) < engine.threshold(1e-2)
+
+
+def test_two_people_side_by_side_or_an_off_centre_subject_stay_ambiguous(
+    engine: FaceEngine, faces_dir: Path
+) -> None:
+    a, b = _portrait(faces_dir, "Angela_Merkel"), _portrait(faces_dir, "Tony_Blair")
+    # Given two people side by side, each a little off the centre
+    with pytest.raises(errors.MultipleFacesError):
+        engine.enrol(_scene([(a, (200, 175)), (b, (450, 175))]))
+    # Given the would-be subject well off the centre and another face in the other corner
+    with pytest.raises(errors.MultipleFacesError):
+        engine.enrol(_scene([(a, (0, 350)), (b, (650, 0))]))
+
+
+def test_a_close_up_that_the_detector_finds_twice_is_one_face(engine: FaceEngine, faces_dir: Path) -> None:
+    # Given close-ups on which BlazeFace returns a second, shifted box over the same face
+    for person in ("faceapi_amy", "faceapi_sheldon"):
+        photo = (faces_dir / person / "1.png").read_bytes()
+        # Then one face is reported and it enrols as that person (closer to their other photos than to others')
+        assert len(engine.analyse(photo)) == 1
+        template = engine.enrol(photo)
+        own = [engine.enrol(p.read_bytes()) for p in sorted((faces_dir / person).iterdir())[1:3]]
+        other = engine.enrol(_jpeg(_portrait(faces_dir, "Angela_Merkel")))
+        assert min(engine.similarity(template, t) for t in own) > engine.similarity(template, other)
