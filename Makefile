@@ -78,7 +78,7 @@ openapi: $(VENV)/.installed
 	$(PY) tools/openapi.py
 
 eval: $(VENV)/.installed
-	$(PY) tools/evaluate.py ../shared/faces
+	$(PY) tools/evaluate.py ../shared/faces --held-out
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -260,10 +260,9 @@ class FaceEngine:
         bystander_zone = self._faces.get("bystander_zone")
         if subject_zone is None or bystander_zone is None:
             return True
-        bystander = (
-            _centre_offset(subject.box, width, height) <= float(subject_zone)
-            and _centre_offset(face.box, width, height) >= float(bystander_zone)
-        )
+        bystander = _centre_offset(subject.box, width, height) <= float(subject_zone) and _centre_offset(
+            face.box, width, height
+        ) >= float(bystander_zone)
         return not bystander
 
     def _analyse_face(self, image: npt.NDArray[np.uint8], det: Detection) -> FaceAnalysis:
@@ -291,7 +290,9 @@ class FaceEngine:
     # -- public API ------------------------------------------------------------------------------------
 
     def analyse(self, image_bytes: bytes) -> list[FaceAnalysis]:
-        """Every face found (largest first), with landmarks and quality; `usable` marks faces that count."""
+        """Every face found (largest first), with landmarks and quality. `usable` marks the subject (the most
+        central of the large faces) and every face that competes with it; bystanders and faces too small are not
+        usable. More than one usable face means the photo is ambiguous (enrol raises MultipleFacesError)."""
         return self._analyse_image(self.decode(image_bytes))
 
     def enrol_image(self, image: npt.NDArray[np.uint8], check_quality: bool = True) -> Template:

@@ -263,9 +263,7 @@ def test_a_bystander_at_the_edge_does_not_stop_the_centred_subject_enrolling(
     assert engine.similarity(template, other) < engine.threshold(1e-2)
 
 
-def test_two_people_side_by_side_or_an_off_centre_subject_stay_ambiguous(
-    engine: FaceEngine, faces_dir: Path
-) -> None:
+def test_two_people_side_by_side_or_an_off_centre_subject_stay_ambiguous(engine: FaceEngine, faces_dir: Path) -> None:
     a, b = _portrait(faces_dir, "Angela_Merkel"), _portrait(faces_dir, "Tony_Blair")
     # Given two people side by side, each a little off the centre
     with pytest.raises(errors.MultipleFacesError):
