@@ -7,7 +7,7 @@ modelled crossover between one in-memory instance and scatter-gather across inst
 
     python tools/bench_identify.py --sizes 10000,100000,1000000 [--dim N]
 
---dim defaults to the shipped engine's template length (the sum of its embedders' outputs in the manifest).
+--dim defaults to the length of the shipped engine's 1:N search key (what a gallery holds; see the manifest).
 
 OpenBLAS is pinned to one thread (before numpy loads) so "threads" means facesearch's own
 scatter-gather workers, as it should in the matching Lambda (set OPENBLAS_NUM_THREADS=1 there too).
@@ -92,12 +92,15 @@ def time_batch(shards: list[fs.Shard], queries: np.ndarray, args: argparse.Names
 
 
 def template_dimension() -> int:
-    """Length of the shipped engine's templates, read from the model manifest (no model is loaded)."""
+    """Length of the shipped engine's 1:N search key (the manifest's `pipeline.search` embedders, else all of
+    them), read from the model manifest (no model is loaded)."""
     manifest = json.loads((Path(__file__).resolve().parents[1] / MANIFEST).read_text())
-    models = manifest["models"]
+    models, pipeline = manifest["models"], manifest["pipeline"]
+    names = pipeline.get("search", {}).get("embedders") or [e["model"] for e in pipeline["embedders"]]
     return sum(
         int(models[e["model"]]["onnx_io"]["outputs"][models[e["model"]]["outputs"]["embedding"]][-1])
-        for e in manifest["pipeline"]["embedders"]
+        for e in pipeline["embedders"]
+        if e["model"] in names
     )
 
 

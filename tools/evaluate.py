@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from calibrate import thresholds_at, write_section  # noqa: E402
 
-from faceengine import FaceEngine, errors  # noqa: E402
+from faceengine import FaceEngine, Template, errors  # noqa: E402
 from faceengine.engine import FARS, MODELS_DIR  # noqa: E402
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp"}
@@ -127,6 +127,14 @@ def run_peer(items: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray, lis
             fails["no_face"] = fails.get("no_face", 0) + 1
         times.append((time.perf_counter() - t0) * 1000)
     return emb, ok, times, fails
+
+
+def search_keys(engine: FaceEngine, emb: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The 1:N search key of every enrolled photo (zeros where enrolment failed)."""
+    out = np.zeros((len(emb), engine.search_dimension), dtype=np.float32)
+    for k in np.flatnonzero(ok):
+        out[k] = engine.search_vector(Template(emb[k], engine.model_id, engine.model_version))
+    return out
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -231,9 +239,14 @@ def main() -> None:
     overrides = json.loads(args.override) if args.override else None
     engine = FaceEngine(args.models_dir, threads=args.threads, overrides=overrides)
     engine.enrol_image(engine.decode(items[0][1].read_bytes()))  # warm-up
-    results = [summarise("facegate", *run_engine(engine, items), pairs, cosine)]
-    if args.peer:
-        results.append(summarise("face_recognition 1.3.0", *run_peer(items), pairs, neg_euclidean))
+    emb, ok, times, fails = run_engine(engine, items)
+    results = [summarise("facegate", emb, ok, times, fails, pairs, cosine)]
+    # The 1:N search key (part of the template) has thresholds of its own.
+    search = None
+    if engine.search_dimension != engine.dimension:
+        search_emb = search_keys(engine, emb, ok)
+        search = summarise("facegate 1:N search key", search_emb, ok, times, fails, pairs, cosine)
+    peer = summarise("face_recognition 1.3.0", *run_peer(items), pairs, neg_euclidean) if args.peer else None
 
     print(
         f"\n{len(items)} images, {len(set(labels))} identities, "
@@ -242,13 +255,13 @@ def main() -> None:
     head = f"{'pipeline':<26}{'TAR@1e-2':>10}{'TAR@1e-3':>10}{'TAR@1e-4':>10}{'EER':>8}{'FTE':>8}{'ms/img':>8}"
     print(head)
     print("-" * len(head))
-    for r in results:
+    for r in results + [r for r in (search, peer) if r is not None]:
         print(
             f"{r['name']:<26}{r['tar_at_far_1e-2']:>10.3f}{r['tar_at_far_1e-3']:>10.3f}{r['tar_at_far_1e-4']:>10.3f}"
             f"{r['eer']:>8.3f}{r['fte']:>8.3f}{r['ms_per_image']:>8.1f}   failures {r['failures']}"
         )
     if args.plot:
-        det_plot(results, args.plot)
+        det_plot(results + [r for r in (search, peer) if r is not None], args.plot)
         print(f"DET plot written to {args.plot}")
     gen, imp = results[0]["_scores"]
     held = held_out(labels, pairs, gen, imp, args.seed) if args.held_out else None
@@ -271,6 +284,12 @@ def main() -> None:
                 "pairs": {"genuine": len(pairs[0]), "impostor": len(pairs[1]), "seed": args.seed},
                 "measured": {k: round(v, 4) for k, v in results[0].items() if k.startswith(("tar", "eer", "fte"))},
                 "note": "similarity (cosine) >= threshold accepts; FAR is measured on impostor pairs",
+                **({"search_thresholds": thresholds_at(*search["_scores"])} if search else {}),
+                **(
+                    {"search_measured": {k: round(v, 4) for k, v in search.items() if k.startswith(("tar", "eer"))}}
+                    if search
+                    else {}
+                ),
             },
         )
         print(f"thresholds written to the manifest: {th}")
@@ -284,8 +303,10 @@ def main() -> None:
     summary.update({k: round(results[0][k], 4) for k in keys})
     if held:
         summary["held_out"] = {k: {m: round(x, 5) for m, x in v.items()} for k, v in held.items()}
-    if args.peer:
-        summary["peer"] = {k: round(results[1][k], 4) for k in keys}
+    if search:
+        summary["search_key"] = {k: round(search[k], 4) for k in keys if not k.startswith(("fte", "ms"))}
+    if peer:
+        summary["peer"] = {k: round(peer[k], 4) for k in keys}
     print(json.dumps(summary))
 
 

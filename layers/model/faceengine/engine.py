@@ -16,7 +16,7 @@ from faceengine import align
 from faceengine.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
 from faceengine.detect import BlazeFaceDetector, Detection
 from faceengine.embed import Embedder, l2_normalise
-from faceengine.errors import LowQualityError, MultipleFacesError, NoFaceError
+from faceengine.errors import LowQualityError, ModelMismatchError, MultipleFacesError, NoFaceError
 from faceengine.landmarks import FaceMesh, Mesh
 from faceengine.quality import Quality, check, measure
 from faceengine.template import Template
@@ -151,9 +151,21 @@ class FaceEngine:
         self._quality = pipe["quality"]
         self._faces = pipe["faces"]
         self._limits = pipe.get("limits", {})
-        self._thresholds: dict[str, float] = {
-            k: float(v) for k, v in self.manifest.get("calibration", {}).get("thresholds", {}).items()
-        }
+        calibration = self.manifest.get("calibration", {})
+        self._thresholds: dict[str, float] = {k: float(v) for k, v in calibration.get("thresholds", {}).items()}
+        # The 1:N search key: the parts of the template made by the embedders named in `pipeline.search`
+        # (all of it when absent), re-normalised, with thresholds of its own.
+        names = pipe.get("search", {}).get("embedders") or [e["model"] for e in pipe["embedders"]]
+        offsets = np.cumsum([0] + [s.embedder.dimension for s in self._stages])
+        self._search_slices = [
+            slice(int(offsets[k]), int(offsets[k + 1])) for k, s in enumerate(self._stages) if s.embedder.name in names
+        ]
+        self._search_is_template = len(self._search_slices) == len(self._stages)
+        self._search_thresholds: dict[str, float] = (
+            self._thresholds
+            if self._search_is_template
+            else {k: float(v) for k, v in calibration.get("search_thresholds", {}).items()}
+        )
 
     @classmethod
     def load(cls, models_dir: str | Path | None = None, threads: int = 1) -> FaceEngine:
@@ -179,6 +191,11 @@ class FaceEngine:
     def dimension(self) -> int:
         """Length of a template vector."""
         return sum(s.embedder.dimension for s in self._stages)
+
+    @property
+    def search_dimension(self) -> int:
+        """Length of the 1:N search key (see search_vector)."""
+        return sum(sl.stop - sl.start for sl in self._search_slices)
 
     # -- stages --------------------------------------------------------------------------------------
 
@@ -318,6 +335,27 @@ class FaceEngine:
     def similarity(self, a: Template, b: Template) -> float:
         """Cosine similarity (higher = more alike); ModelMismatchError if the templates' models differ."""
         return a.similarity(b)
+
+    def search_vector(self, template: Template) -> npt.NDArray[np.float32]:
+        """The template's 1:N search key: the parts of the embedders in `pipeline.search`, L2-normalised.
+
+        A gallery scans these (a short key keeps 1:N memory and scan time down); compare keys with a dot product
+        and decide with search_threshold(). ModelMismatchError for a template of another model.
+        """
+        if (template.model_id, template.model_version) != (self.model_id, self.model_version):
+            raise ModelMismatchError(
+                f"template of {template.model_id}@{template.model_version}, engine {self.model_id}@{self.model_version}"
+            )
+        if self._search_is_template:
+            return template.vector
+        return l2_normalise(np.concatenate([template.vector[sl] for sl in self._search_slices]))
+
+    def search_threshold(self, far: float) -> float:
+        """Threshold on search keys (search_vector dot product) calibrated for a false-accept rate."""
+        key = _far_key(far)
+        if key not in self._search_thresholds:
+            raise ValueError(f"the manifest has no calibrated search threshold for FAR {key}")
+        return self._search_thresholds[key]
 
     def threshold(self, far: float) -> float:
         """Similarity threshold calibrated for a false-accept rate of 1e-2, 1e-3 or 1e-4."""

@@ -43,7 +43,11 @@ class MultipleFacesError(FaceEngineError):
 
     def __init__(self, count: int, message: str | None = None) -> None:
         self.count = count
-        super().__init__(message or f"{count} faces were found in the image; exactly one is needed")
+        super().__init__(
+            message
+            or f"{count} comparable faces were found; exactly one is needed: the person alone in the middle of the "
+            "frame (someone at the edge does not count)"
+        )
 
 
 class LowQualityError(FaceEngineError):

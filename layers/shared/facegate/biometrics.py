@@ -73,13 +73,18 @@ class FaceBiometrics:
 
     @property
     def dimension(self) -> int:
-        return int(self._engine.dimension)
+        """Length of the 1:N search key that galleries hold."""
+        return int(self._engine.search_dimension)
 
     def vector(self, template: EngineTemplate) -> Any:
-        """The template's L2-normalised float32 vector (for the 1:N gallery)."""
+        """The template's 1:N search key: an L2-normalised float32 vector (part of the template; see faceengine)."""
         from faceengine import Template
 
-        return Template.from_bytes(template.data).vector
+        return self._engine.search_vector(Template.from_bytes(template.data))
+
+    def search_threshold(self, far: float) -> float:
+        """Threshold on search keys for a false-accept rate (1:N decides on the key, not the whole template)."""
+        return float(self._engine.search_threshold(far))
 
     def threshold(self, far: float) -> float:
         return float(self._engine.threshold(far))

@@ -102,7 +102,7 @@ class NoFaceError(FacegateError):
 
 
 class MultipleFacesError(FacegateError):
-    status, code, title = 422, "multiple_faces", "More than one face is in the image; exactly one is needed"
+    status, code, title = 422, "multiple_faces", "More than one comparable face is in the image; exactly one is needed"
 
 
 class LowQualityError(FacegateError):

@@ -283,3 +283,25 @@ def test_a_close_up_that_the_detector_finds_twice_is_one_face(engine: FaceEngine
         own = [engine.enrol(p.read_bytes()) for p in sorted((faces_dir / person).iterdir())[1:3]]
         other = engine.enrol(_jpeg(_portrait(faces_dir, "Angela_Merkel")))
         assert min(engine.similarity(template, t) for t in own) > engine.similarity(template, other)
+
+
+def test_the_search_key_is_the_dlib_part_of_the_template_with_thresholds_of_its_own(
+    engine: FaceEngine, faces_dir: Path
+) -> None:
+    # Given two photos of one person and one of another
+    a, b = (engine.enrol(_jpeg(_portrait(faces_dir, "Angela_Merkel", k))) for k in (0, 1))
+    c = engine.enrol(_jpeg(_portrait(faces_dir, "Tony_Blair")))
+    # Then the search key is the unit-length first 128 values of the template (the dlib ResNet part)
+    key = engine.search_vector(a)
+    assert engine.search_dimension == 128 < engine.dimension == a.vector.shape[0]
+    np.testing.assert_allclose(key, a.vector[:128] / np.linalg.norm(a.vector[:128]), rtol=1e-6)
+    assert np.linalg.norm(key) == pytest.approx(1.0, abs=1e-6)
+    # And keys are compared with their own calibrated thresholds: same person above, others below
+    ka, kb, kc = (engine.search_vector(t) for t in (a, b, c))
+    t2, t3, t4 = (engine.search_threshold(f) for f in (1e-2, 1e-3, 1e-4))
+    assert t2 < t3 < t4 and t3 != engine.threshold(1e-3)
+    assert float(ka @ kb) >= t2 > float(ka @ kc)
+    # And a template of another model has no key here
+    foreign = Template(a.vector, "another-model", "9.9.9")
+    with pytest.raises(errors.ModelMismatchError):
+        engine.search_vector(foreign)

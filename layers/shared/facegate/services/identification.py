@@ -33,7 +33,7 @@ class Engine(Protocol):
     def model_version(self) -> str: ...
     def enrol(self, image: bytes) -> EngineTemplate: ...
     def vector(self, template: EngineTemplate) -> Any: ...
-    def threshold(self, far: float) -> float: ...
+    def search_threshold(self, far: float) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class IdentificationService:
         gallery = gallery_id(caller.tenant_id, purpose_name, engine.model_id, engine.model_version)
         store = self._gallery()
         matches, size, threshold = store.search(
-            gallery, probe, k=top_k, threshold_for=lambda n: engine.threshold(far_for_gallery(n))
+            gallery, probe, k=top_k, threshold_for=lambda n: engine.search_threshold(far_for_gallery(n))
         )
         far = far_for_gallery(size)
         candidates = []
