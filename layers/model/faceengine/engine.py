@@ -94,6 +94,13 @@ def _distinct(faces: list[FaceAnalysis], max_overlap: float) -> list[FaceAnalysi
     return kept
 
 
+def _calibrated(thresholds: dict[str, float], far: float, what: str) -> float:
+    key = _far_key(far)
+    if key not in thresholds:
+        raise ValueError(f"the manifest has no calibrated {what} for FAR {key}")
+    return thresholds[key]
+
+
 def _far_key(far: float) -> str:
     for f in FARS:
         if abs(far - f) <= f * 1e-6:
@@ -352,14 +359,8 @@ class FaceEngine:
 
     def search_threshold(self, far: float) -> float:
         """Threshold on search keys (search_vector dot product) calibrated for a false-accept rate."""
-        key = _far_key(far)
-        if key not in self._search_thresholds:
-            raise ValueError(f"the manifest has no calibrated search threshold for FAR {key}")
-        return self._search_thresholds[key]
+        return _calibrated(self._search_thresholds, far, "search threshold")
 
     def threshold(self, far: float) -> float:
         """Similarity threshold calibrated for a false-accept rate of 1e-2, 1e-3 or 1e-4."""
-        key = _far_key(far)
-        if key not in self._thresholds:
-            raise ValueError(f"the manifest has no calibrated threshold for FAR {key}")
-        return self._thresholds[key]
+        return _calibrated(self._thresholds, far, "threshold")
