@@ -14,6 +14,10 @@ _MAGIC = b"FGT1"
 # magic, dtype code (1 = float16, 2 = float32), dimension, len(model_id), len(model_version)
 _HEADER = struct.Struct("<4sBHBB")
 _DTYPES: dict[int, type[np.floating]] = {1: np.float16, 2: np.float32}
+# How far from 1 a stored vector's norm may be. float16 storage (gallery shards, to_bytes(half=True))
+# rounds each value to 11 significant bits, a relative error of at most 2**-11 per value, so the norm of
+# a decoded unit vector lies within about 5e-4 of 1; float32 rounding is far below that.
+UNIT_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,11 +29,17 @@ class Template:
     model_version: str
 
     def __post_init__(self) -> None:
-        v = np.asarray(self.vector, dtype=np.float32).reshape(-1)
-        norm = float(np.linalg.norm(v))
-        if v.size == 0 or not np.isfinite(norm) or norm == 0.0:
-            raise ValueError("template vector must be a non-zero finite 1-D vector")
-        v = v / norm
+        # Validate only. Normalising here again (as 1.2.0 did) changed stored values by one ulp on CPUs
+        # whose float32 norm of a unit vector rounds to 1.0000001, so a decoded template differed from the
+        # encoded one. Embeddings are normalised once, where they are made (`embed.l2_normalise`).
+        v = np.asarray(self.vector, dtype=np.float32)
+        if v.ndim != 1 or v.size == 0 or not bool(np.all(np.isfinite(v))):
+            raise ValueError("template vector must be a non-empty finite 1-D vector")
+        norm = float(np.linalg.norm(v.astype(np.float64)))
+        if abs(norm - 1.0) > UNIT_TOLERANCE:
+            raise ValueError("template vector must be L2-normalised (unit length)")
+        if v is self.vector:
+            v = v.copy()
         v.setflags(write=False)
         object.__setattr__(self, "vector", v)
 

@@ -143,7 +143,8 @@ def test_template_round_trip_and_shape(engine: FaceEngine, faces_dir: Path) -> N
 
 def test_templates_of_other_models_are_not_compared(engine: FaceEngine) -> None:
     rng = np.random.default_rng(0)
-    ours = Template(rng.normal(size=engine.dimension).astype(np.float32), engine.model_id, engine.model_version)
+    raw = rng.normal(size=engine.dimension)
+    ours = Template((raw / np.linalg.norm(raw)).astype(np.float32), engine.model_id, engine.model_version)
     other = Template(ours.vector.copy(), engine.model_id, engine.model_version + "-other")
     with pytest.raises(errors.ModelMismatchError) as exc:
         engine.similarity(ours, other)
