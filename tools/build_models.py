@@ -186,7 +186,7 @@ FACE_RECOGNITION: dict[str, Any] = {
     "package": FACE_API,
 }
 
-SHIP_DEFAULT = ["blazeface", "facemesh", "dlib_resnet128", "faceres", "mobilefacenet"]
+SHIP_DEFAULT = ["blazeface", "facemesh", "mobilefacenet"]  # dlib_resnet128 and faceres: --ship (1.x)
 
 
 def sha256(path: Path) -> str:
