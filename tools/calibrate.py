@@ -75,12 +75,17 @@ def fit_chip_template(photos: list[Path], engine: FaceEngine) -> tuple[np.ndarra
 
 def thresholds_at(genuine: np.ndarray, impostor: np.ndarray) -> dict[str, float]:
     """Smallest threshold whose impostor acceptance rate (score >= t) is at most each FAR."""
-    imp = np.sort(impostor)[::-1]
+    imp = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
     out = {}
     for far in FARS:
         k = int(np.floor(far * len(imp)))  # at most k impostors may pass
         t = float(np.nextafter(imp[k], np.inf)) if k < len(imp) else float(imp[-1])
-        out[f"{far:.0e}"] = round(t, 6)
+        # Six decimals, rounded UP: rounding to nearest could land at or below the (k+1)-th impostor score and let
+        # it pass too (1.2.0's calibration did that).
+        t6 = float(np.ceil(t * 1e6) / 1e6)
+        while t6 < t:
+            t6 = float(np.nextafter(t6, np.inf))
+        out[f"{far:.0e}"] = t6
     return out
 
 

@@ -1,8 +1,24 @@
-"""The arithmetic of tools/evaluate.py: pairs, thresholds at a FAR, and the held-out split (scores are synthetic)."""
+"""The arithmetic of tools/evaluate.py: pairs, thresholds at a FAR, populations, per-level figures, the worst-case
+calibration and the held-out split (scores are synthetic; no model runs here)."""
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-from evaluate import held_out, make_pairs, metrics
+from calibrate import thresholds_at
+from evaluate import (
+    POPULATIONS_FILE,
+    all_pairs,
+    det_plot,
+    held_out,
+    held_out_populations,
+    level_figures,
+    list_populations,
+    make_pairs,
+    metrics,
+    worst_case_thresholds,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -44,3 +60,89 @@ def test_held_out_thresholds_are_fitted_on_other_people_and_report_the_far_they_
     for key, target in (("1e-02", 1e-2), ("1e-03", 1e-3)):
         assert out[key]["tar"] == pytest.approx(1.0)
         assert 0 < out[key]["far"] <= 3 * target
+
+
+def test_rounded_thresholds_never_let_through_more_impostors_than_the_target_allows() -> None:
+    # Given 12,892 impostor scores (the East Asian set's count) whose second highest is 0.6390264: at FAR 1e-4 at
+    # most one impostor may pass, so the threshold must lie above 0.6390264 (rounding to nearest gave 0.639026)
+    rng = np.random.default_rng(0)
+    impostor = np.concatenate([[0.7, 0.6390264, 0.6390263], rng.uniform(-0.2, 0.5, 12_889)])
+    th = thresholds_at(np.array([0.9]), impostor)
+    # Then at every level no more impostors pass than floor(FAR * n)
+    for key, far in (("1e-02", 1e-2), ("1e-03", 1e-3), ("1e-04", 1e-4)):
+        assert int(np.sum(impostor >= th[key])) <= int(np.floor(far * len(impostor))), key
+    assert th["1e-04"] > 0.6390264
+
+
+def test_level_figures_count_false_matches_and_say_when_the_rate_cannot_be_measured() -> None:
+    # Given 20,000 impostor scores of which 30 sit above 0.9, and 4 genuine scores of which 3 are above 0.9
+    impostor = np.concatenate([np.full(30, 0.95), np.zeros(19_970)])
+    genuine = np.array([0.99, 0.98, 0.97, 0.5])
+    figures = level_figures(genuine, impostor, {"1e-02": 0.9, "1e-03": 0.9, "1e-04": 0.9})
+    # Then each level reports the rate, the counts behind it and the TAR at the threshold
+    high = figures["high"]
+    assert (high["false_matches"], high["impostor_pairs"], high["genuine_pairs"]) == (30, 20_000, 4)
+    assert high["fmr"] == pytest.approx(1.5e-3) and high["tar"] == pytest.approx(0.75)
+    # 20,000 x 1e-3 = 20 expected impostors: measurable, and 1.5e-3 is within 2x the promise
+    assert high["fmr_measurable"] and high["within_2x_promise"]
+    # 20,000 x 1e-2 = 200: measurable, within
+    assert figures["standard"]["within_2x_promise"]
+    # 20,000 x 1e-4 = 2 expected impostors: below 10, so the rate cannot be measured (and is not judged)
+    assert not figures["very_high"]["fmr_measurable"] and figures["very_high"]["within_2x_promise"] is None
+
+
+def test_the_worst_population_decides_each_threshold() -> None:
+    # Given one population whose impostors score low and one whose impostors score high
+    rng = np.random.default_rng(1)
+    low = (np.ones(10), rng.uniform(0.0, 0.3, 50_000))
+    high = (np.ones(10), rng.uniform(0.2, 0.6, 50_000))
+    th = worst_case_thresholds({"a": low, "b": high})
+    # Then every threshold is the higher population's, and both populations stay within each promise
+    assert th == thresholds_at(*high)
+    for key, far in (("1e-02", 1e-2), ("1e-03", 1e-3), ("1e-04", 1e-4)):
+        for _, imp in (low, high):
+            assert np.mean(imp >= th[key]) <= far
+
+
+def test_populations_take_named_people_and_one_frame_per_sequence(tmp_path: Path) -> None:
+    # Given a shared folder with two people in faces/ (one East Asian by name), a crop set and webcam sequences
+    def touch(rel: str) -> None:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+
+    for rel in ("faces/Ann_A/1.jpg", "faces/Ann_A/2.jpg", "faces/Yao_Ming/1.jpg", "faces_asia/casia5_000/1.png"):
+        touch(rel)
+    for seq in ("0001_00_00_01", "0001_00_00_02"):
+        for frame in ("00.jpg", "01.jpg", "02.jpg"):
+            touch(f"pad/bona_fide/0001/{seq}/{frame}")
+    spec = tmp_path / "populations.json"
+    spec.write_text(json.dumps(json.loads(POPULATIONS_FILE.read_text()) | {"east_asian_in_faces": ["Yao_Ming"]}))
+    items = list_populations(tmp_path, spec)
+    by_pop = {p: sorted((i, f.relative_to(tmp_path).as_posix()) for q, i, f in items if q == p) for p, _, _ in items}
+    # Then Western holds faces/ minus the named East Asian people; East Asian the rest, one (middle) frame a sequence
+    assert by_pop["Western"] == [("Ann_A", "faces/Ann_A/1.jpg"), ("Ann_A", "faces/Ann_A/2.jpg")]
+    assert by_pop["East Asian"] == [
+        ("Yao_Ming", "faces/Yao_Ming/1.jpg"),
+        ("casia5_000", "faces_asia/casia5_000/1.png"),
+        ("nuaa_0001", "pad/bona_fide/0001/0001_00_00_01/01.jpg"),
+        ("nuaa_0001", "pad/bona_fide/0001/0001_00_00_02/01.jpg"),
+    ]
+
+
+def test_held_out_populations_fit_on_other_people_and_det_plot_draws_each_population(tmp_path: Path) -> None:
+    # Given two populations with separated synthetic scores
+    rng = np.random.default_rng(2)
+    pops = {}
+    for name, shift in (("Western", 0.0), ("East Asian", 0.1)):
+        labels = [f"{name}{i // 4:02d}" for i in range(120)]
+        pairs = all_pairs(labels)
+        scores = (rng.normal(0.9, 0.02, len(pairs[0])), rng.normal(0.1 + shift, 0.1, len(pairs[1])))
+        pops[name] = {"labels": labels, "pairs": pairs, "scores": scores}
+    out = held_out_populations(pops, seed=0)
+    # Then each population gets a FMR and TAR per level, of the right order
+    assert set(out) == {"Western", "East Asian"} and set(out["Western"]) == {"standard", "high", "very_high"}
+    assert out["East Asian"]["standard"]["fmr"] <= 3e-2 and out["Western"]["standard"]["tar"] == pytest.approx(1.0)
+    # And the DET plot is written with one curve per population
+    path = tmp_path / "det.png"
+    det_plot([{"label": n, "scores": p["scores"]} for n, p in pops.items()], path, {"1e-03": 0.6})
+    assert path.stat().st_size > 10_000

@@ -26,15 +26,26 @@ class Embedder:
         self.output_name = spec["outputs"]["embedding"]
         self.dimension = int(spec["onnx_io"]["outputs"][self.output_name][-1])
         pre = spec.get("preprocessing", {})
-        # Optional input conversion (absent = RGB 0..255 as is): channel order and per-channel means to subtract.
+        # Optional input conversion (absent = RGB 0..255 as is): channel order, per-channel means to subtract and
+        # a divisor (`std`).
         self.bgr = str(pre.get("channel_order", "RGB")).upper() == "BGR"
         mean = pre.get("mean")
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float32).reshape(1, 1, 1, 3)
+        std = pre.get("std")
+        self.std = None if std is None else np.float32(std)
+        # Models trained on 5-point aligned chips carry their template (continuous px of a chip of that size).
+        template = pre.get("five_point_template")
+        self.five_point_template = (
+            None
+            if template is None
+            else np.asarray(template, dtype=np.float64) / float(pre.get("five_point_template_size", self.size))
+        )
 
     def embed(self, chip: npt.NDArray[np.uint8], mirror: bool) -> npt.NDArray[np.float32]:
         """Descriptor of one chip (size x size x 3, RGB 0..255); with mirror, the mean with its flip's.
 
-        The manifest's preprocessing may ask for BGR order (`channel_order`) and channel means to subtract (`mean`).
+        The manifest's preprocessing may ask for BGR order (`channel_order`), channel means to subtract (`mean`)
+        and a divisor (`std`).
         """
         x = chip.astype(np.float32)[None]
         if mirror:
@@ -43,6 +54,8 @@ class Embedder:
             x = x[..., ::-1]
         if self.mean is not None:
             x = x - self.mean
+        if self.std is not None:
+            x = x / self.std
         x = np.ascontiguousarray(x, dtype=np.float32)
         out = self.session.run([self.output_name], {self.input_name: x})[0]
         v = l2_normalise(np.asarray(out, dtype=np.float32)).sum(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from dataclasses import dataclass, replace
@@ -214,10 +215,23 @@ class FaceEngine:
             max_pixels=int(self._limits.get("max_pixels", DEFAULT_MAX_PIXELS)),
         )
 
-    def chip_transform(self, mesh: Mesh, size: int, zoom: float = 1.0) -> npt.NDArray[np.float64]:
-        """Similarity transform putting the mesh's alignment points onto the chip template."""
+    def chip_transform(
+        self, mesh: Mesh, size: int, zoom: float = 1.0, five_point_template: npt.NDArray[np.float64] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Similarity transform putting the mesh's alignment points onto the chip template.
+
+        By default the pipeline's template (`pipeline.alignment`: mesh points where they sit on dlib's chips); an
+        embedder trained on 5-point aligned chips (MobileFaceNet: insightface's ArcFace template) brings its own
+        template (unit square), fitted to the eye centres, nose tip and mouth corners (Mesh.five_points).
+        """
+        if five_point_template is not None:
+            dst = ((five_point_template - 0.5) * zoom + 0.5) * size
+            return align.similarity_transform(mesh.five_points(), dst)
         dst = ((self._unit_template - 0.5) * zoom + 0.5) * size
         return align.similarity_transform(mesh.points[self._points, :2], dst)
+
+    def _stage_transform(self, mesh: Mesh, stage: _EmbedStage) -> npt.NDArray[np.float64]:
+        return self.chip_transform(mesh, stage.size, stage.zoom, stage.embedder.five_point_template)
 
     def _detect(self, image: npt.NDArray[np.uint8]) -> list[Detection]:
         """BlazeFace; if it finds nothing, once more on the image framed by a grey border (a face that fills or
@@ -291,8 +305,10 @@ class FaceEngine:
 
     def _analyse_face(self, image: npt.NDArray[np.uint8], det: Detection) -> FaceAnalysis:
         mesh = self.facemesh.predict(image, det)
-        ref = self._stages[0]
-        chip = align.warp(image, self.chip_transform(mesh, ref.size, ref.zoom), ref.size)
+        # Sharpness and brightness are measured on the pipeline's own chip layout (dlib's 150 px chip, as in 1.x),
+        # whatever the embedders, so that the quality limits keep their meaning.
+        size = int(self._quality.get("chip_size", 150))
+        chip = align.warp(image, self.chip_transform(mesh, size), size)
         quality = check(measure(mesh, chip), self._quality)
         return FaceAnalysis(
             box=det.box,
@@ -307,7 +323,7 @@ class FaceEngine:
         """Aligned chips -> fused, L2-normalised template vector."""
         parts = []
         for s in self._stages:
-            chip = align.warp(image, self.chip_transform(mesh, s.size, s.zoom), s.size)
+            chip = align.warp(image, self._stage_transform(mesh, s), s.size)
             parts.append(s.embedder.embed(chip, s.mirror) * np.float32(np.sqrt(s.weight)))
         return l2_normalise(np.concatenate(parts))
 
@@ -364,3 +380,17 @@ class FaceEngine:
     def threshold(self, far: float) -> float:
         """Similarity threshold calibrated for a false-accept rate of 1e-2, 1e-3 or 1e-4."""
         return _calibrated(self._thresholds, far, "threshold")
+
+    def calibration(self) -> dict[str, Any]:
+        """The calibration as data, for integrators (e.g. `GET /v1/models/calibration`).
+
+        Keys: `model_id`, `model_version`, `thresholds` and `search_thresholds` (FAR "1e-02"/"1e-03"/"1e-04" ->
+        cosine threshold), `levels` (security level -> FAR key), `method`, and `populations`: for each population
+        measured (e.g. "Western", "East Asian"), its images, identities, pair counts and, per security level, the
+        false-match rate it really gets at the shipped threshold (`fmr`, `false_matches`, `impostor_pairs`,
+        `fmr_measurable` = at least `min_expected_impostors` impostor scores expected at the promised rate) and its
+        true-match rate (`tar`, `genuine_pairs`). A deep copy: changing it changes nothing in the engine.
+        """
+        data = copy.deepcopy(self.manifest.get("calibration", {}))
+        data["model_id"], data["model_version"] = self.model_id, self.model_version
+        return data
