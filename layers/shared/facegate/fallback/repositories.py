@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, UpdateError
@@ -82,7 +83,7 @@ class OtpGuessesItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
     sk = UnicodeAttribute(range_key=True)  # OTP_GUESSES
-    guesses = MapAttribute()  # random token -> epoch seconds of the guess
+    guesses: MapAttribute[str, Any] = MapAttribute()  # random token -> epoch seconds of the guess
     version = NumberAttribute(default=0)  # bumped by every reservation: the condition of the next one
     expires_at = NumberAttribute()  # DynamoDB TTL: the newest guess plus the window
 

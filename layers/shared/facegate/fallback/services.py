@@ -198,8 +198,7 @@ class OtpGuessBudget:
     def locked_for(self, tenant_id: str, subject_ref: str) -> int | None:
         """Seconds until a code may be tried again, or None when the code methods are open."""
         now = epoch(self._clock())
-        since = now - int(self._window.total_seconds())
-        live = [t for t in self._guesses.guesses(tenant_id, subject_ref) if t >= since]
+        live = [t for t in self._guesses.guesses(tenant_id, subject_ref) if t >= self._since(now)]
         return self._retry_after(live, now) if len(live) >= self.limit else None
 
     def reserve(self, tenant_id: str, subject_ref: str) -> Guess | int:
@@ -207,13 +206,19 @@ class OtpGuessBudget:
         now = epoch(self._clock())
         window = int(self._window.total_seconds())
         token = secrets.token_hex(8)
-        taken, live = self._guesses.reserve(tenant_id, subject_ref, token, now, now - window, self.limit, now + window)
+        taken, live = self._guesses.reserve(
+            tenant_id, subject_ref, token, now, self._since(now), self.limit, now + window
+        )
         if not taken:
             return self._retry_after(live, now)
         return Guess(tenant_id, subject_ref, token, len(live))
 
     def give_back(self, guess: Guess) -> None:
         self._guesses.release(guess.tenant_id, guess.subject_ref, guess.token)
+
+    def _since(self, now: int) -> int:
+        """The oldest second still in the window: a guess counts for exactly `window`."""
+        return now - int(self._window.total_seconds()) + 1
 
     def _retry_after(self, live: list[int], now: int) -> int:
         # The oldest guesses age out first; the limit-th newest decides when one place is free.
