@@ -349,6 +349,8 @@ def test_replacing_a_totp_secret_needs_proof(
     ):
         refused = totp_set_up(api, subject_id, fallback_only, **proof)
         assert refused.status == 403 and refused.json["code"] == "totp_replacement_requires_proof", proof
+    both = {"proof_session_id": theirs["session_id"], "proof_result_token": theirs["result_token"]}
+    assert totp_set_up(api, subject_id, fallback_only, **both).json["code"] == "invalid_request"
     clock.advance(seconds=61)  # past the per-minute request limits
 
     # Then a session verified by e-mail proves one replacement, once

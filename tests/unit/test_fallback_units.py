@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,7 @@ from moto import mock_aws
 
 from facegate.adapters.kms_signer import KmsSigner
 from facegate.fallback.proofs import ResultTokenReader
-from facegate.fallback.repositories import OtpGuessRepository
+from facegate.fallback.repositories import OtpGuessesItem, OtpGuessRepository
 from facegate.fallback.services import (
     OTP_GUESS_LIMIT,
     CodeHasher,
@@ -25,6 +26,7 @@ from facegate.fallback.services import (
     new_code,
     remaining_methods,
 )
+from facegate.repositories.base import bind
 from localcloud.outbox import collect, render
 from localcloud.template import load_template
 
@@ -87,18 +89,27 @@ class FrozenClock:
 
 @pytest.fixture
 def budget_parts() -> Iterator[tuple[OtpGuessBudget, OtpGuessRepository, FrozenClock]]:
-    """The budget on a moto table with the key schema template.yaml gives SessionsTable."""
+    """The budget on a moto table with the key schema template.yaml gives SessionsTable. The table has a
+    name of its own, and the item class is bound back afterwards: when the whole suite runs, the integration
+    tests' moto and services are still alive around this."""
     table = load_template()["Resources"]["SessionsTable"]["Properties"]
+    name = f"sessions-{uuid.uuid4().hex}"
+    meta = OtpGuessesItem.Meta
+    saved = getattr(meta, "table_name", None), getattr(meta, "region", None)
     with mock_aws():
-        boto3.client("dynamodb", region_name="us-east-1").create_table(
-            TableName="sessions",
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName=name,
             KeySchema=table["KeySchema"],
             AttributeDefinitions=table["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
         )
-        repository = OtpGuessRepository("sessions", "us-east-1")
+        repository = OtpGuessRepository(name, "us-east-1")
         clock = FrozenClock()
         yield OtpGuessBudget(repository, clock=clock), repository, clock
+        dynamodb.delete_table(TableName=name)
+    if saved[0]:  # binding is per item class: give it back to whoever had it
+        bind(OtpGuessesItem, saved[0], saved[1] or "us-east-1")
 
 
 def test_budget_is_ten_guesses_in_any_24_hours(
