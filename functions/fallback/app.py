@@ -46,8 +46,13 @@ def _caller() -> CallerContext:
     return caller(app, container().tenant_for_client)
 
 
-def _created(body: dict[str, Any]) -> Response[dict[str, Any]]:
-    return Response(status_code=201, content_type="application/json", body=body)
+# Answers that carry a secret (a TOTP seed, a signed result that proves identity) must not be stored by
+# browsers or proxies.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _created(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
+    return Response(status_code=201, content_type="application/json", body=body, headers=headers)
 
 
 def _review(review_id: str, status: str, decided_at: str | None) -> dict[str, Any]:
@@ -119,20 +124,21 @@ def get_challenge(challenge_id: OpaqueIdPath) -> dict[str, Any]:
 
 
 @app.post("/v1/fallback/challenges/<challenge_id>/verify")
-def verify_challenge(challenge_id: OpaqueIdPath, body: VerifyChallengeRequest) -> dict[str, Any]:
+def verify_challenge(challenge_id: OpaqueIdPath, body: VerifyChallengeRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
     result = fallback().challenges.verify(who, challenge_id, body.code)
-    return FallbackVerificationResponse.model_validate(asdict(result)).model_dump(mode="json")
+    answer = FallbackVerificationResponse.model_validate(asdict(result)).model_dump(mode="json")
+    return Response(status_code=200, content_type="application/json", body=answer, headers=NO_STORE)
 
 
 @app.post("/v1/subjects/<subject_id>/totp")
 def set_up_totp(subject_id: SubjectId, body: SetUpTotpRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
-    set_up = fallback().totp.set_up(who, subject_id, body.label)
+    set_up = fallback().totp.set_up(who, subject_id, body.label, body.proof_session_id, body.proof_result_token)
     answer = TotpResponse(subject_id=subject_id, secret=set_up.secret, otpauth_uri=set_up.otpauth_uri)
-    return _created(answer.model_dump(mode="json"))
+    return _created(answer.model_dump(mode="json"), headers=NO_STORE)
 
 
 @app.get("/v1/fallback/reviews/<review_id>")

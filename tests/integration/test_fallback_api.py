@@ -446,10 +446,14 @@ def test_bad_bodies_are_problems(api: Api, subject_id: str, email: str) -> None:
 def test_erasing_the_subject_removes_every_fallback_trace(
     api: Api, aws: boto3.session.Session, subject_id: str, email: str
 ) -> None:
-    # Given a subject with a TOTP secret, an open e-mail challenge and a pending review
+    # Given a subject with a TOTP secret, an open e-mail challenge with a wrong guess (the subject's guess
+    # budget), and a pending review
     assert api.call("POST", f"/v1/subjects/{subject_id}/totp", {}).status == 201
     session = start_session(api, subject_id, email=email)
-    start_challenge(api, session["session_id"], "email_otp")
+    before = len(emails_to(email))
+    challenge = start_challenge(api, session["session_id"], "email_otp")
+    wrong = "000000" if code_in(emails_to(email)[before][1]) != "000000" else "111111"
+    assert verify(api, challenge["challenge_id"], wrong).json["code"] == "code_invalid"
     start_challenge(api, session["session_id"], "manual_review")
     ref = container().hasher.ref("demo", subject_id)
 

@@ -1,11 +1,34 @@
-"""Small pure pieces of the fallback: code hashing, masking, and reading the local outbox."""
+"""Small pieces of the fallback: code hashing, masking, reading the local outbox, the subject's OTP guess
+budget (on a moto table), and reading back signed results (with a moto KMS key)."""
 
 from __future__ import annotations
 
-import pytest
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
-from facegate.fallback.services import CodeHasher, mask_email, mask_phone, new_code
+import boto3
+import pytest
+from moto import mock_aws
+
+from facegate.adapters.kms_signer import KmsSigner
+from facegate.fallback.proofs import ResultTokenReader
+from facegate.fallback.repositories import OtpGuessesItem, OtpGuessRepository
+from facegate.fallback.services import (
+    OTP_GUESS_LIMIT,
+    CodeHasher,
+    Guess,
+    OtpGuessBudget,
+    mask_email,
+    mask_phone,
+    new_code,
+    remaining_methods,
+)
+from facegate.repositories.base import bind
 from localcloud.outbox import collect, render
+from localcloud.template import load_template
 
 pytestmark = pytest.mark.unit
 
@@ -51,3 +74,109 @@ def test_outbox_lists_newest_first() -> None:
     text = render(sent, limit=1)
     assert "222222" in text and "444444" in text and "111111" not in text
     assert collect({}) == [] and "none" in render([], 5)
+
+
+# ---------------------------------------------------------------- the subject's OTP guess budget (moto)
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def budget_parts() -> Iterator[tuple[OtpGuessBudget, OtpGuessRepository, FrozenClock]]:
+    """The budget on a moto table with the key schema template.yaml gives SessionsTable. The table has a
+    name of its own, and the item class is bound back afterwards: when the whole suite runs, the integration
+    tests' moto and services are still alive around this."""
+    table = load_template()["Resources"]["SessionsTable"]["Properties"]
+    name = f"sessions-{uuid.uuid4().hex}"
+    meta = OtpGuessesItem.Meta
+    saved = getattr(meta, "table_name", None), getattr(meta, "region", None)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=table["KeySchema"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        repository = OtpGuessRepository(name, "us-east-1")
+        clock = FrozenClock()
+        yield OtpGuessBudget(repository, clock=clock), repository, clock
+        dynamodb.delete_table(TableName=name)
+    if saved[0]:  # binding is per item class: give it back to whoever had it
+        bind(OtpGuessesItem, saved[0], saved[1] or "us-east-1")
+
+
+def test_budget_is_ten_guesses_in_any_24_hours(
+    budget_parts: tuple[OtpGuessBudget, OtpGuessRepository, FrozenClock],
+) -> None:
+    budget, repository, clock = budget_parts
+    # Given ten guesses, one an hour
+    for n in range(OTP_GUESS_LIMIT):
+        assert budget.locked_for("t", "ref") is None
+        guess = budget.reserve("t", "ref")
+        assert isinstance(guess, Guess) and guess.used == n + 1
+        clock.now += timedelta(hours=1)
+    # Then the eleventh is refused until the first is 24 hours old (14 hours from now)
+    assert budget.reserve("t", "ref") == 14 * 3600 == budget.locked_for("t", "ref")
+    # When the first has aged out, exactly one place is free; the next waits for the second to age out
+    clock.now += timedelta(hours=14)
+    assert budget.locked_for("t", "ref") is None
+    assert isinstance(budget.reserve("t", "ref"), Guess)
+    assert budget.reserve("t", "ref") == 3600
+    # And the aged-out guess was dropped from the item, which keeps only the window's guesses
+    assert len(repository.guesses("t", "ref")) == OTP_GUESS_LIMIT
+    # And other subjects (and tenants) have budgets of their own
+    assert isinstance(budget.reserve("t", "other"), Guess) and isinstance(budget.reserve("u", "ref"), Guess)
+
+
+def test_a_place_given_back_is_free_again(budget_parts: tuple[OtpGuessBudget, OtpGuessRepository, FrozenClock]) -> None:
+    budget, repository, _ = budget_parts
+    guesses = [budget.reserve("t", "ref") for _ in range(OTP_GUESS_LIMIT)]
+    assert all(isinstance(g, Guess) for g in guesses) and isinstance(budget.reserve("t", "ref"), int)
+    last = guesses[-1]
+    assert isinstance(last, Guess)
+    budget.give_back(last)
+    assert budget.locked_for("t", "ref") is None
+    again = budget.reserve("t", "ref")
+    assert isinstance(again, Guess) and again.used == OTP_GUESS_LIMIT
+    # Giving back after the subject was erased writes nothing
+    repository.release("t", "erased", "0" * 16)
+    assert repository.guesses("t", "erased") == []
+
+
+def test_locked_sessions_keep_every_method_but_the_code_ones() -> None:
+    assert remaining_methods(["face", "email_otp", "sms_otp", "totp", "manual_review"]) == ["face", "manual_review"]
+    assert remaining_methods(["email_otp"]) == ["manual_review"]
+
+
+def test_result_tokens_are_read_back_only_when_this_service_signed_them() -> None:
+    with mock_aws():
+        kms = boto3.client("kms", region_name="us-east-1")
+
+        def signer() -> KmsSigner:
+            key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+            return KmsSigner(kms, key)
+
+        ours, theirs = signer(), signer()
+        reader = ResultTokenReader(ours.jwks)
+        claims = {"sub": "ana", "decision": "match", "jti": "j" * 32}
+        token = ours.sign(claims)
+        assert reader.claims(token) == claims
+        # Another key, a changed claim, a changed signature, or no token at all: None
+        head, body, signature = token.split(".")
+        other_body = base64.urlsafe_b64encode(json.dumps({**claims, "sub": "eve"}).encode()).rstrip(b"=").decode()
+        for bad in (
+            theirs.sign(claims),
+            f"{head}.{other_body}.{signature}",
+            f"{head}.{body}.{signature[:-2]}AA",
+            f"{head}.{body}",
+            "not-a-token",
+            "a.b.c",
+        ):
+            assert reader.claims(bad) is None, bad

@@ -34,6 +34,14 @@ class ChallengeLockedError(FacegateError):
     status, code, title = 423, "challenge_locked", "Too many wrong codes; this challenge is locked"
 
 
+class OtpLockedError(FacegateError):
+    status, code, title = (
+        423,
+        "otp_locked",
+        "Too many wrong codes for this person; the code methods are paused, manual review is not",
+    )
+
+
 class CodeInvalidError(FacegateError):
     status, code, title = 422, "code_invalid", "The code is not correct"
 
@@ -60,6 +68,14 @@ class ReviewPendingError(FacegateError):
 
 class ReviewDecidedError(FacegateError):
     status, code, title = 409, "review_decided", "The manual review has already been decided"
+
+
+class TotpReplacementRequiresProofError(FacegateError):
+    status, code, title = (
+        403,
+        "totp_replacement_requires_proof",
+        "A TOTP secret exists; replacing it needs a fresh verification by another method, or the admin scope",
+    )
 
 
 class DeliveryFailedError(FacegateError):

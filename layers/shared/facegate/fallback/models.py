@@ -92,8 +92,18 @@ class ReviewResponse(BaseModel):
 
 
 class SetUpTotpRequest(_Strict):
+    """The first secret needs the `fallback` scope only. Replacing an existing one needs one proof (or a
+    token with the admin scope): each proof is a match of this subject by face, e-mail, SMS or manual
+    review, at most 5 minutes old, and proves one replacement."""
+
     label: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^:]+$")] | None = Field(
         None, description="Account name shown in the authenticator app; the subject id by default"
+    )
+    proof_session_id: OpaqueId | None = Field(
+        None, description="A verification session of this subject verified by email_otp, sms_otp or manual_review"
+    )
+    proof_result_token: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = Field(
+        None, description="The result_token of a match of this subject (face or a non-TOTP fallback method)"
     )
 
 

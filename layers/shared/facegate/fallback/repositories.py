@@ -1,5 +1,5 @@
-"""Fallback data: verification sessions and rate counters (SessionsTable); challenges and TOTP secrets
-(ChallengesTable).
+"""Fallback data: verification sessions, rate counters and the OTP guess budget (SessionsTable);
+challenges, TOTP secrets and used replacement proofs (ChallengesTable).
 
 Everything lives in the subject's `T#<tenant>#S#<subject_ref>` partition, so that erasure finds it with
 one Query and leaves nothing behind. Session and challenge ids therefore start with the subject's keyed
@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
-from pynamodb.attributes import BinaryAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import UpdateError
+from pynamodb.attributes import BinaryAttribute, ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from facegate.adapters.envelope import Sealed
+from facegate.errors import ConflictError
 from facegate.repositories.base import bind, is_condition_failure, subject_pk
 
 REF_LENGTH = 40
@@ -56,9 +58,11 @@ class VerificationSessionItem(Model):
     sms_sent_at = NumberAttribute(null=True)
     sends = NumberAttribute(default=0)
     verification_id = UnicodeAttribute(null=True)
+    verified_method = UnicodeAttribute(null=True)  # the method that verified it (a TOTP replacement proof)
+    verified_at = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
     valid_until = NumberAttribute()  # epoch seconds: challenges may be started until then
-    expires_at = NumberAttribute()  # DynamoDB TTL (later than valid_until only while a review is open)
+    expires_at = NumberAttribute()  # DynamoDB TTL (later than valid_until while a review is open or a proof lives)
 
 
 class RateItem(Model):
@@ -69,6 +73,19 @@ class RateItem(Model):
     sk = UnicodeAttribute(range_key=True)  # RATE#<name>#<window start>
     hits = NumberAttribute(default=0)
     expires_at = NumberAttribute()
+
+
+class OtpGuessesItem(Model):
+    """Every code guess of a subject in the last window, across challenges, sessions and purposes."""
+
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
+    sk = UnicodeAttribute(range_key=True)  # OTP_GUESSES
+    guesses: MapAttribute[str, Any] = MapAttribute()  # random token -> epoch seconds of the guess
+    version = NumberAttribute(default=0)  # bumped by every reservation: the condition of the next one
+    expires_at = NumberAttribute()  # DynamoDB TTL: the newest guess plus the window
 
 
 class ChallengeItem(Model):
@@ -106,6 +123,18 @@ class TotpItem(Model):
     created_at = UnicodeAttribute()
 
 
+class ProofItem(Model):
+    """A verification that proved a TOTP replacement once (a proof is single-use)."""
+
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
+    sk = UnicodeAttribute(range_key=True)  # PROOF#<verification_id>
+    used_at = NumberAttribute()
+    expires_at = NumberAttribute()  # DynamoDB TTL: once the proof could no longer be accepted anyway
+
+
 # ---------------------------------------------------------------- records
 
 
@@ -125,6 +154,8 @@ class VerificationSession:
     sent_at: dict[str, int] = field(default_factory=dict)
     sends: int = 0
     verification_id: str | None = None
+    verified_method: str | None = None
+    verified_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -195,13 +226,19 @@ class SessionRepository:
             raise
         return True
 
-    def mark_verified(self, session: VerificationSession, verification_id: str) -> bool:
-        """Single use: open → verified once, and the sealed personal data goes with it."""
+    def mark_verified(
+        self, session: VerificationSession, verification_id: str, method: str, at: int, keep_until: int
+    ) -> bool:
+        """Single use: open → verified once, and the sealed personal data goes with it. The method and
+        time stay (until `keep_until` at least), so that the session can prove a TOTP replacement."""
         try:
             self._item(session).update(
                 actions=[
                     VerificationSessionItem.status.set("verified"),
                     VerificationSessionItem.verification_id.set(verification_id),
+                    VerificationSessionItem.verified_method.set(method),
+                    VerificationSessionItem.verified_at.set(at),
+                    VerificationSessionItem.expires_at.set(max(session.expires_at, keep_until)),
                     VerificationSessionItem.sealed.remove(),
                     VerificationSessionItem.sealed_key.remove(),
                     VerificationSessionItem.sealed_nonce.remove(),
@@ -250,6 +287,8 @@ def _session(tenant_id: str, subject_ref: str, item: VerificationSessionItem) ->
         sent_at=sent_at,
         sends=int(item.sends or 0),
         verification_id=item.verification_id,
+        verified_method=item.verified_method,
+        verified_at=int(item.verified_at) if item.verified_at is not None else None,
     )
 
 
@@ -263,6 +302,80 @@ class RateLimitRepository:
         item = RateItem(pk=pk, sk=f"RATE#{name}#{window_start}")
         item.update(actions=[RateItem.hits.add(1), RateItem.expires_at.set(expires_at)])
         return int(item.hits)
+
+
+class OtpGuessRepository:
+    """The subject's code guesses in a sliding window, reserved one at a time with a conditional write.
+
+    A reservation reads the item, and writes the new guess (dropping those older than the window) on
+    condition that nobody wrote since: `version` is unchanged. DynamoDB applies conditional writes to one
+    item one after the other, so N parallel guesses never hold more than `limit` places. A lost race
+    reads again; every lost round means another guess was recorded, so rounds are bounded.
+    """
+
+    KEY = "OTP_GUESSES"
+
+    def __init__(self, table_name: str, region: str) -> None:
+        bind(OtpGuessesItem, table_name, region)
+
+    def guesses(self, tenant_id: str, subject_ref: str) -> list[int]:
+        """Times of the recorded guesses (those older than the window included, until pruned)."""
+        item = self._get(tenant_id, subject_ref)
+        return sorted(_times(item).values()) if item else []
+
+    def reserve(
+        self, tenant_id: str, subject_ref: str, token: str, at: int, since: int, limit: int, keep_until: int
+    ) -> tuple[bool, list[int]]:
+        """Record guess `token` at `at` unless `limit` guesses made at or after `since` are there already.
+        Answers whether it was recorded, and the times of the guesses in the window (this one included)."""
+        key = subject_pk(tenant_id, subject_ref)
+        for _ in range(2 * limit + 5):
+            item = self._get(tenant_id, subject_ref)
+            times = _times(item) if item else {}
+            live = sorted(t for t in times.values() if t >= since)
+            if len(live) >= limit:
+                return False, live
+            try:
+                if item is None:
+                    OtpGuessesItem(pk=key, sk=self.KEY, guesses={token: at}, version=1, expires_at=keep_until).save(
+                        condition=OtpGuessesItem.pk.does_not_exist()
+                    )
+                else:
+                    version = int(item.version or 0)
+                    actions: list[Action] = [
+                        OtpGuessesItem.guesses[token].set(at),
+                        OtpGuessesItem.version.set(version + 1),
+                        OtpGuessesItem.expires_at.set(keep_until),
+                    ]
+                    actions += [OtpGuessesItem.guesses[old].remove() for old, t in times.items() if t < since]
+                    item.update(actions=actions, condition=OtpGuessesItem.version == version)
+            except (PutError, UpdateError) as error:
+                if is_condition_failure(error):
+                    continue
+                raise
+            return True, sorted([*live, at])
+        raise ConflictError("too many guesses at the same moment; retry")
+
+    def release(self, tenant_id: str, subject_ref: str, token: str) -> None:
+        """Give a reservation back (the code was right). Leaves `version` alone: a place only frees up."""
+        try:
+            OtpGuessesItem(pk=subject_pk(tenant_id, subject_ref), sk=self.KEY).update(
+                actions=[OtpGuessesItem.guesses[token].remove()], condition=OtpGuessesItem.pk.exists()
+            )
+        except UpdateError as error:
+            if not is_condition_failure(error):  # erased meanwhile: nothing to give back
+                raise
+
+    def _get(self, tenant_id: str, subject_ref: str) -> OtpGuessesItem | None:
+        try:
+            return OtpGuessesItem.get(subject_pk(tenant_id, subject_ref), self.KEY, consistent_read=True)
+        except OtpGuessesItem.DoesNotExist:
+            return None
+
+
+def _times(item: OtpGuessesItem) -> dict[str, int]:
+    raw = item.guesses.as_dict() if item.guesses is not None else {}
+    return {str(token): int(at) for token, at in raw.items()}
 
 
 class ChallengeRepository:
@@ -367,9 +480,37 @@ class TotpRepository:
 
     def __init__(self, table_name: str, region: str) -> None:
         bind(TotpItem, table_name, region)
+        bind(ProofItem, table_name, region)
 
-    def put(self, tenant_id: str, subject_ref: str, sealed: Sealed, created_at: str) -> None:
-        TotpItem(
+    def create(self, tenant_id: str, subject_ref: str, sealed: Sealed, created_at: str) -> bool:
+        """The subject's first secret: False (nothing written) when one exists already."""
+        try:
+            self._new(tenant_id, subject_ref, sealed, created_at).save(condition=TotpItem.pk.does_not_exist())
+        except PutError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def replace(self, tenant_id: str, subject_ref: str, sealed: Sealed, created_at: str) -> None:
+        """A new secret in place of the old one (the caller has checked the proof)."""
+        self._new(tenant_id, subject_ref, sealed, created_at).save()
+
+    def use_proof(self, tenant_id: str, subject_ref: str, verification_id: str, at: int, expires_at: int) -> bool:
+        """Spend a verification as the proof of one replacement: False when it was spent already."""
+        try:
+            ProofItem(
+                pk=subject_pk(tenant_id, subject_ref), sk=f"PROOF#{verification_id}", used_at=at, expires_at=expires_at
+            ).save(condition=ProofItem.pk.does_not_exist())
+        except PutError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    @staticmethod
+    def _new(tenant_id: str, subject_ref: str, sealed: Sealed, created_at: str) -> TotpItem:
+        return TotpItem(
             pk=subject_pk(tenant_id, subject_ref),
             sk="TOTP",
             ciphertext=sealed.ciphertext,
@@ -377,7 +518,7 @@ class TotpRepository:
             nonce=sealed.nonce,
             last_step=0,
             created_at=created_at,
-        ).save()
+        )
 
     def get(self, tenant_id: str, subject_ref: str) -> tuple[Sealed, int] | None:
         try:

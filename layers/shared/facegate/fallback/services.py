@@ -23,6 +23,7 @@ from facegate.fallback.errors import (
     CodeInvalidError,
     CodeReusedError,
     MethodNotOfferedError,
+    OtpLockedError,
     RateLimitedError,
     ResendTooSoonError,
     ReviewDecidedError,
@@ -31,10 +32,13 @@ from facegate.fallback.errors import (
     SessionExpiredError,
     SessionNotFoundError,
     SessionUsedError,
+    TotpReplacementRequiresProofError,
 )
+from facegate.fallback.proofs import ResultTokenReader
 from facegate.fallback.repositories import (
     Challenge,
     ChallengeRepository,
+    OtpGuessRepository,
     RateLimitRepository,
     SessionRepository,
     TotpRepository,
@@ -69,7 +73,12 @@ TOTP_ISSUER = "facegate"
 OTP_KEY_LABEL = b"facegate/fallback/otp-code/v1"
 DESTINATION_KEY_LABEL = b"facegate/fallback/destination/v1"
 OTP_METHODS = ("email_otp", "sms_otp")
+CODED_METHODS = ("email_otp", "sms_otp", "totp")  # a code can be guessed: these share the guess budget
 NON_FACE_METHODS = ("email_otp", "sms_otp", "totp", "manual_review")
+OTP_GUESS_LIMIT = 10  # wrong codes per subject in OTP_GUESS_WINDOW, across challenges, sessions, purposes
+OTP_GUESS_WINDOW = timedelta(hours=24)
+PROOF_LIFETIME = timedelta(minutes=5)  # how long a verification may prove a TOTP replacement
+PROOF_METHODS = ("face", "email_otp", "sms_otp", "manual_review")  # never totp: it cannot vouch for itself
 
 Clock = Callable[[], datetime]
 
@@ -158,6 +167,70 @@ class RateLimiter:
             raise RateLimitedError(retry_after=window + 60 - now)
 
 
+@dataclass(frozen=True)
+class Guess:
+    """One reserved place in the subject's guess budget."""
+
+    tenant_id: str
+    subject_ref: str
+    token: str
+    used: int  # guesses in the window, this one included
+
+
+class OtpGuessBudget:
+    """At most `limit` code guesses per subject in any `window` (sliding), whatever the challenge, session or
+    purpose: a new challenge or session gives no new guesses. Each guess takes its place *before* the code
+    is checked, so parallel guesses never exceed the limit; a right code gives its place back. When the
+    budget is spent, email_otp, sms_otp and totp are locked until the oldest guess ages out."""
+
+    def __init__(
+        self,
+        guesses: OtpGuessRepository,
+        limit: int = OTP_GUESS_LIMIT,
+        window: timedelta = OTP_GUESS_WINDOW,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._guesses = guesses
+        self.limit = limit
+        self._window = window
+        self._clock = clock
+
+    def locked_for(self, tenant_id: str, subject_ref: str) -> int | None:
+        """Seconds until a code may be tried again, or None when the code methods are open."""
+        now = epoch(self._clock())
+        live = [t for t in self._guesses.guesses(tenant_id, subject_ref) if t >= self._since(now)]
+        return self._retry_after(live, now) if len(live) >= self.limit else None
+
+    def reserve(self, tenant_id: str, subject_ref: str) -> Guess | int:
+        """A place for one guess, or (an int) the seconds until one frees up."""
+        now = epoch(self._clock())
+        window = int(self._window.total_seconds())
+        token = secrets.token_hex(8)
+        taken, live = self._guesses.reserve(
+            tenant_id, subject_ref, token, now, self._since(now), self.limit, now + window
+        )
+        if not taken:
+            return self._retry_after(live, now)
+        return Guess(tenant_id, subject_ref, token, len(live))
+
+    def give_back(self, guess: Guess) -> None:
+        self._guesses.release(guess.tenant_id, guess.subject_ref, guess.token)
+
+    def _since(self, now: int) -> int:
+        """The oldest second still in the window: a guess counts for exactly `window`."""
+        return now - int(self._window.total_seconds()) + 1
+
+    def _retry_after(self, live: list[int], now: int) -> int:
+        # The oldest guesses age out first; the limit-th newest decides when one place is free.
+        return max(1, sorted(live)[-self.limit] + int(self._window.total_seconds()) - now)
+
+
+def remaining_methods(methods: list[str]) -> list[str]:
+    """What a session still offers while the code methods are locked (manual review always)."""
+    left = [m for m in methods if m not in CODED_METHODS]
+    return left if "manual_review" in left else [*left, "manual_review"]
+
+
 # ---------------------------------------------------------------- views
 
 
@@ -223,6 +296,7 @@ class SessionService:
         sessions: SessionRepository,
         totp: TotpRepository,
         limiter: RateLimiter,
+        budget: OtpGuessBudget,
         cipher: EnvelopeCipher,
         hasher: SubjectHasher,
         auditor: Auditor,
@@ -235,6 +309,7 @@ class SessionService:
         self._sessions = sessions
         self._totp = totp
         self._limiter = limiter
+        self._budget = budget
         self._cipher = cipher
         self._hasher = hasher
         self._auditor = auditor
@@ -291,7 +366,10 @@ class SessionService:
         session = self._sessions.find(caller.tenant_id, session_id)
         if session is None:
             raise SessionNotFoundError()
-        return _session_view(session)
+        view = _session_view(session)
+        if session.status == "open" and self._budget.locked_for(caller.tenant_id, session.subject_ref) is not None:
+            return replace(view, methods=remaining_methods(view.methods))
+        return view
 
     def _face_available(self, tenant_id: str, ref: str, purpose: str, now: datetime) -> tuple[bool, str]:
         state = self._consents.state(tenant_id, ref, purpose)
@@ -313,6 +391,9 @@ class SessionService:
             methods.append("sms_otp")
         if self._totp.exists(tenant_id, ref):
             methods.append("totp")
+        if methods and self._budget.locked_for(tenant_id, ref) is not None:
+            count("FallbackOtpLockServed")
+            methods = []  # too many wrong codes lately: no code method until the lock ends
         methods.append("manual_review")  # always: the method nobody can be unable to use
         return methods
 
@@ -350,6 +431,7 @@ class ChallengeService:
         challenges: ChallengeRepository,
         totp: TotpRepository,
         limiter: RateLimiter,
+        budget: OtpGuessBudget,
         cipher: EnvelopeCipher,
         codes: CodeHasher,
         email: EmailPort,
@@ -363,6 +445,7 @@ class ChallengeService:
         self._challenges = challenges
         self._totp = totp
         self._limiter = limiter
+        self._budget = budget
         self._cipher = cipher
         self._codes = codes
         self._email = email
@@ -420,12 +503,15 @@ class ChallengeService:
             raise MethodNotOfferedError()
         last = session.sent_at.get(method)
         if last is not None and now.timestamp() < last + RESEND_COOLDOWN.total_seconds():
-            raise ResendTooSoonError(resend_after=from_epoch(int(last + RESEND_COOLDOWN.total_seconds())))
+            again = int(last + RESEND_COOLDOWN.total_seconds())
+            raise ResendTooSoonError(resend_after=from_epoch(again), retry_after=max(1, again - epoch(now)))
         if session.sends >= MAX_SENDS_PER_SESSION:
             raise RateLimitedError("this session has sent as many codes as it may; start a new session")
         self._limiter.check_destination(session.tenant_id, self._codes.destination(session.tenant_id, destination))
         if not self._sessions.mark_sent(session, method, epoch(now), epoch(now - RESEND_COOLDOWN) + 1):
-            raise ResendTooSoonError(resend_after=iso(now + RESEND_COOLDOWN))
+            # Another request sent one this very moment.
+            cooldown = int(RESEND_COOLDOWN.total_seconds())
+            raise ResendTooSoonError(resend_after=iso(now + RESEND_COOLDOWN), retry_after=cooldown)
         for previous in self._challenges.pending_for_session(
             session.tenant_id, session.subject_ref, session.session_id, method
         ):
@@ -468,7 +554,21 @@ class ChallengeService:
         _check_session(session, now)
         if method not in session.methods:
             raise MethodNotOfferedError(f"this session offers {', '.join(session.methods)}", methods=session.methods)
+        if method in CODED_METHODS:
+            locked_for = self._budget.locked_for(session.tenant_id, session.subject_ref)
+            if locked_for is not None:  # no code is sent (nor charged for) while guessing is locked
+                count("FallbackOtpLockServed")
+                raise self._locked(session, locked_for)
         return session, now
+
+    @staticmethod
+    def _locked(session: VerificationSession, retry_after: int) -> OtpLockedError:
+        methods = remaining_methods(session.methods)
+        return OtpLockedError(
+            f"too many wrong codes lately; use {', '.join(methods)} or try a code again later",
+            retry_after=retry_after,
+            methods=methods,
+        )
 
     def _create(
         self,
@@ -579,15 +679,26 @@ class ChallengeService:
         if attempts is None:
             self._challenges.set_status(challenge, "locked")
             raise ChallengeLockedError(attempts_left=0)
-        left = MAX_ATTEMPTS - attempts
-        if challenge.method == "totp":
-            right = self._totp_matches(session, code, now)
-        else:
-            right = challenge.code_hash is not None and self._codes.matches(
-                challenge.challenge_id, code, challenge.code_hash
-            )
+        # The subject's own budget, across challenges and sessions: the place is taken before the check.
+        guess = self._budget.reserve(session.tenant_id, session.subject_ref)
+        if isinstance(guess, int):
+            count("FallbackOtpLockServed")
+            raise self._locked(session, guess)
+        try:
+            if challenge.method == "totp":
+                right = self._totp_matches(session, code, now)
+            else:
+                right = challenge.code_hash is not None and self._codes.matches(
+                    challenge.challenge_id, code, challenge.code_hash
+                )
+        except CodeReusedError:
+            raise  # a replayed code is a failed guess too
+        except Exception:
+            self._budget.give_back(guess)  # nothing was compared: no guess was spent
+            raise
         if not right:
-            self._rejected(caller, session, challenge, left)
+            self._rejected(caller, session, challenge, MAX_ATTEMPTS - attempts, guess)
+        self._budget.give_back(guess)
         return self._finish(caller, session, challenge, "match", "verified")
 
     def _totp_matches(self, session: VerificationSession, code: str, now: datetime) -> bool:
@@ -610,8 +721,27 @@ class ChallengeService:
             raise CodeReusedError()
         return True
 
-    def _rejected(self, caller: CallerContext, session: VerificationSession, challenge: Challenge, left: int) -> None:
+    def _rejected(
+        self, caller: CallerContext, session: VerificationSession, challenge: Challenge, left: int, guess: Guess
+    ) -> None:
         count("FallbackCodeRejected", method=challenge.method)
+        if guess.used >= self._budget.limit:
+            # This wrong code spent the subject's budget: the code methods lock, manual review stays.
+            self._challenges.set_status(challenge, "locked")
+            retry_after = self._budget.locked_for(session.tenant_id, session.subject_ref) or 1
+            self._auditor.record(
+                caller,
+                "fallback.otp_locked",
+                "locked",
+                session.subject_ref,
+                session.purpose,
+                method=challenge.method,
+                guesses=guess.used,
+                retry_after=retry_after,
+            )
+            count("FallbackOtpLocked", method=challenge.method)
+            logger.info("otp methods locked", subject_ref=session.subject_ref, retry_after=retry_after)
+            raise self._locked(session, retry_after)
         if left <= 0:
             self._challenges.set_status(challenge, "locked")
             self._auditor.record(
@@ -624,7 +754,7 @@ class ChallengeService:
             )
             count("FallbackChallengeLocked", method=challenge.method)
             raise ChallengeLockedError(attempts_left=0)
-        raise CodeInvalidError(attempts_left=left)
+        raise CodeInvalidError(attempts_left=min(left, self._budget.limit - guess.used))
 
     def _collect_review(
         self, caller: CallerContext, session: VerificationSession, challenge: Challenge, now: datetime
@@ -659,7 +789,10 @@ class ChallengeService:
             challenge_id=challenge.challenge_id,
         )
         verification_id = claims["jti"]
-        if decision == "match" and not self._sessions.mark_verified(session, verification_id):
+        at = epoch(self._clock())
+        if decision == "match" and not self._sessions.mark_verified(
+            session, verification_id, challenge.method, at, at + int(PROOF_LIFETIME.total_seconds())
+        ):
             raise SessionUsedError()
         if not self._challenges.set_status(challenge, status, expected, {"verification_id": verification_id}):
             raise SessionUsedError()
@@ -720,9 +853,15 @@ def _challenge_view(challenge: Challenge) -> ChallengeView:
 
 
 class TotpService:
+    """TOTP set-up. The first secret of a subject needs only the `fallback` scope; replacing one needs proof,
+    or else whoever holds a `fallback` token could swap in their own secret and get a signed match."""
+
     def __init__(
         self,
         totp: TotpRepository,
+        sessions: SessionRepository,
+        results: ResultTokenReader,
+        issuer: str,
         limiter: RateLimiter,
         cipher: EnvelopeCipher,
         hasher: SubjectHasher,
@@ -730,20 +869,108 @@ class TotpService:
         clock: Clock = utcnow,
     ) -> None:
         self._totp = totp
+        self._sessions = sessions
+        self._results = results
+        self._issuer = issuer
         self._limiter = limiter
         self._cipher = cipher
         self._hasher = hasher
         self._auditor = auditor
         self._clock = clock
 
-    def set_up(self, caller: CallerContext, subject_id: str, label: str | None = None) -> TotpSetUp:
-        """A new secret (replacing any earlier one), stored sealed; the caller shows it once as a QR code."""
+    def set_up(
+        self,
+        caller: CallerContext,
+        subject_id: str,
+        label: str | None = None,
+        proof_session_id: str | None = None,
+        proof_result_token: str | None = None,
+    ) -> TotpSetUp:
+        """A new secret, stored sealed; the caller shows it once as a QR code. An existing secret is
+        replaced only with proof: a verification of this subject by another method (a verified session or
+        a signed match, each usable once), or the admin scope."""
         ref = self._hasher.ref(caller.tenant_id, subject_id)
         self._limiter.check(caller.tenant_id, ref, "totp")
+        now = self._clock()
+        proof = self._proof(caller, subject_id, ref, proof_session_id, proof_result_token, now)
         secret = pyotp.random_base32()
         sealed: Sealed = self._cipher.seal(secret.encode(), totp_context(caller.tenant_id, ref))
-        self._totp.put(caller.tenant_id, ref, sealed, iso(self._clock()))
         uri = pyotp.TOTP(secret).provisioning_uri(name=label or subject_id, issuer_name=TOTP_ISSUER)
-        self._auditor.record(caller, "fallback.totp_set_up", "ok", ref)
-        count("TotpSetUp")
+        # Create-if-absent: two first set-ups at once cannot both win, the second one needs proof.
+        if self._totp.create(caller.tenant_id, ref, sealed, iso(now)):
+            self._auditor.record(caller, "fallback.totp_set_up", "ok", ref)
+            count("TotpSetUp")
+            return TotpSetUp(secret=secret, otpauth_uri=uri)
+        if proof is None:
+            self._auditor.record(caller, "fallback.totp_replaced", "refused", ref, basis="none")
+            count("TotpReplacementRefused")
+            raise TotpReplacementRequiresProofError(
+                "pass proof_session_id or proof_result_token of a fresh verification by another method"
+            )
+        basis, verification_id = proof
+        if verification_id is not None and not self._totp.use_proof(
+            caller.tenant_id, ref, verification_id, epoch(now), epoch(now + PROOF_LIFETIME + EXPIRED_GRACE)
+        ):
+            self._auditor.record(caller, "fallback.totp_replaced", "refused", ref, basis=basis, reason="proof_used")
+            count("TotpReplacementRefused")
+            raise TotpReplacementRequiresProofError("this verification has already proved a replacement")
+        self._totp.replace(caller.tenant_id, ref, sealed, iso(now))
+        self._auditor.record(
+            caller, "fallback.totp_replaced", "ok", ref, basis=basis, proof_verification_id=verification_id
+        )
+        count("TotpReplaced", basis=basis)
+        logger.info("totp secret replaced", subject_ref=ref, basis=basis)
         return TotpSetUp(secret=secret, otpauth_uri=uri)
+
+    def _proof(
+        self,
+        caller: CallerContext,
+        subject_id: str,
+        ref: str,
+        session_id: str | None,
+        token: str | None,
+        now: datetime,
+    ) -> tuple[str, str | None] | None:
+        """(basis, the verification to spend) for a valid proof, None for none; a proof given is checked
+        even when no secret exists yet, so that a tenant learns at once that its proofs are wrong."""
+        if session_id is not None and token is not None:
+            raise InvalidRequestError("pass one proof: proof_session_id or proof_result_token")
+        if session_id is not None:
+            session = self._sessions.find(caller.tenant_id, session_id) if ref_of(session_id) == ref else None
+            if (
+                session is None
+                or session.status != "verified"
+                or session.verified_method not in PROOF_METHODS
+                or session.verification_id is None
+                or session.verified_at is None
+                or now.timestamp() >= session.verified_at + PROOF_LIFETIME.total_seconds()
+            ):
+                raise self._bad_proof(caller, ref, "session")
+            return f"session:{session.verified_method}", session.verification_id
+        if token is not None:
+            claims = self._results.claims(token)
+            if (
+                claims is None
+                or claims.get("typ") != "verification-result"
+                or claims.get("iss") != self._issuer
+                or claims.get("aud") != caller.tenant_id
+                or claims.get("sub") != subject_id
+                or claims.get("decision") != "match"
+                or claims.get("method") not in PROOF_METHODS
+                or not isinstance(claims.get("jti"), str)
+                or not isinstance(claims.get("exp"), int)
+                or now.timestamp() >= claims["exp"]
+            ):
+                raise self._bad_proof(caller, ref, "result_token")
+            return f"result:{claims['method']}", str(claims["jti"])
+        if "admin" in caller.scopes:
+            return "admin", None
+        return None
+
+    def _bad_proof(self, caller: CallerContext, ref: str, kind: str) -> TotpReplacementRequiresProofError:
+        self._auditor.record(caller, "fallback.totp_replaced", "refused", ref, basis=kind, reason="proof_invalid")
+        count("TotpReplacementRefused")
+        return TotpReplacementRequiresProofError(
+            f"the {kind.replace('_', ' ')} is no proof: it must be a match of this subject by face, e-mail, SMS or "
+            f"manual review, at most {int(PROOF_LIFETIME.total_seconds() // 60)} minutes old, and used once"
+        )

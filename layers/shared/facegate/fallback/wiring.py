@@ -13,8 +13,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from facegate.adapters.envelope import EnvelopeCipher
 from facegate.adapters.secrets import load_pepper
 from facegate.fallback.adapters import EmailSender, ReviewQueue, SmsSender
-from facegate.fallback.repositories import ChallengeRepository, RateLimitRepository, SessionRepository, TotpRepository
-from facegate.fallback.services import ChallengeService, CodeHasher, Limits, RateLimiter, SessionService, TotpService
+from facegate.fallback.proofs import ResultTokenReader
+from facegate.fallback.repositories import (
+    ChallengeRepository,
+    OtpGuessRepository,
+    RateLimitRepository,
+    SessionRepository,
+    TotpRepository,
+)
+from facegate.fallback.services import (
+    ChallengeService,
+    CodeHasher,
+    Limits,
+    OtpGuessBudget,
+    RateLimiter,
+    SessionService,
+    TotpService,
+)
 from facegate.repositories.attempts import AttemptRepository
 from facegate.repositories.base import utcnow
 from facegate.services.results import ResultIssuer
@@ -31,6 +46,7 @@ class FallbackSettings(BaseModel):
     subject_limit_per_minute: int = Field(10, alias="FALLBACK_SUBJECT_LIMIT_PER_MINUTE", ge=1)
     tenant_limit_per_minute: int = Field(600, alias="FALLBACK_TENANT_LIMIT_PER_MINUTE", ge=1)
     destination_limit_per_minute: int = Field(5, alias="FALLBACK_DESTINATION_LIMIT_PER_MINUTE", ge=1)
+    otp_guesses_per_day: int = Field(10, alias="FALLBACK_OTP_GUESSES_PER_DAY", ge=1)
 
     @classmethod
     def from_env(cls) -> FallbackSettings:
@@ -67,6 +83,11 @@ class Fallback:
         return RateLimiter(counters, limits, self.now)
 
     @cached_property
+    def budget(self) -> OtpGuessBudget:
+        guesses = OtpGuessRepository(self.shared.settings.sessions_table, self.shared.settings.region)
+        return OtpGuessBudget(guesses, limit=self.settings.otp_guesses_per_day, clock=self.now)
+
+    @cached_property
     def sessions(self) -> SessionService:
         s = self.shared.settings
         return SessionService(
@@ -77,6 +98,7 @@ class Fallback:
             sessions=self.session_records,
             totp=self.totp_records,
             limiter=self.limiter,
+            budget=self.budget,
             cipher=self.cipher,
             hasher=self.shared.hasher,
             auditor=self.shared.auditor,
@@ -92,6 +114,7 @@ class Fallback:
             challenges=ChallengeRepository(s.challenges_table, s.region),
             totp=self.totp_records,
             limiter=self.limiter,
+            budget=self.budget,
             cipher=self.cipher,
             codes=CodeHasher(load_pepper(s.pepper_secret_arn)),
             email=EmailSender(client("sesv2"), self.settings.email_sender),
@@ -106,6 +129,9 @@ class Fallback:
     def totp(self) -> TotpService:
         return TotpService(
             totp=self.totp_records,
+            sessions=self.session_records,
+            results=ResultTokenReader(self.shared.signer.jwks),
+            issuer=self.shared.settings.issuer,
             limiter=self.limiter,
             cipher=self.cipher,
             hasher=self.shared.hasher,
