@@ -40,7 +40,7 @@ OPENAPI = (resources.files("facegate") / "openapi.json").read_text(encoding="utf
 
 settings = get_settings()
 app = create_resolver(settings.max_json_body_bytes)
-idempotency = Idempotency(settings.idempotency_table)
+idempotency = Idempotency(settings.idempotency_table, settings.client_limits)
 
 
 def _caller():

@@ -29,7 +29,7 @@ EnrolmentId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 settings = get_settings()
 # An inline image of 5 MB is about 6.7 MB in base64, inside a small JSON body.
 app = create_resolver(max_body_bytes=settings.max_image_bytes * 4 // 3 + 64 * 1024)
-idempotency = Idempotency(settings.idempotency_table)
+idempotency = Idempotency(settings.idempotency_table, settings.client_limits)
 
 
 def _response(subject_id: str, job: Enrolment, upload: dict[str, Any] | None = None) -> dict[str, Any]:

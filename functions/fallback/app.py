@@ -39,7 +39,7 @@ OpaqueIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{72}$")]
 
 settings = get_settings()
 app = create_resolver(settings.max_json_body_bytes)
-idempotency = Idempotency(settings.idempotency_table)
+idempotency = Idempotency(settings.idempotency_table, settings.client_limits)
 
 
 def _caller() -> CallerContext:

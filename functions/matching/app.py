@@ -34,7 +34,7 @@ PurposePath = Annotated[PurposeName, Path()]
 
 settings = get_settings()
 app = create_resolver(max_body_bytes=settings.max_image_bytes * 4 // 3 + 64 * 1024)
-idempotency = Idempotency(settings.idempotency_table)
+idempotency = Idempotency(settings.idempotency_table, settings.client_limits)
 
 
 @app.post("/v1/probes")

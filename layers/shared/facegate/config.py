@@ -3,9 +3,43 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BACKOFF_SECONDS = 20  # botocore's standard retry mode: full-jitter backoff capped at 20 s
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """Connect and read timeouts and the attempt budget of every AWS client a function makes.
+
+    Without them botocore waits 60 s per read and PynamoDB 30 s, four times over: a frozen dependency
+    then outlasts the function's own timeout instead of failing fast with an answer.
+    """
+
+    connect_timeout: float = 1.0
+    read_timeout: float = 3.0
+    max_attempts: int = 2  # in all, the first attempt included
+
+    @property
+    def worst_case_seconds(self) -> float:
+        """The longest one AWS call can take: every attempt timing out, plus the backoff between them
+        (standard mode waits at most 2**i seconds before retry i+1, throttling included)."""
+        backoff = sum(min(2**i, MAX_BACKOFF_SECONDS) for i in range(self.max_attempts - 1))
+        return self.max_attempts * (self.connect_timeout + self.read_timeout) + backoff
+
+    def botocore_config(self) -> Any:
+        """The botocore Config of boto3 clients (`total_max_attempts` counts the first attempt too)."""
+        from botocore.config import Config
+
+        return Config(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
+        )
 
 
 class Settings(BaseModel):
@@ -36,6 +70,14 @@ class Settings(BaseModel):
     gallery_cache_bytes: int = Field(1024 * 1024 * 1024, alias="GALLERY_CACHE_BYTES")
     audit_retention_days: int = Field(1200, alias="AUDIT_RETENTION_DAYS")
     issuer: str = Field("facegate", alias="RESULT_ISSUER")
+    # Per function in template.yaml: (connect + read) x attempts plus backoff stays below its Timeout.
+    client_connect_timeout: float = Field(ClientLimits.connect_timeout, alias="CLIENT_CONNECT_TIMEOUT_SECONDS", gt=0)
+    client_read_timeout: float = Field(ClientLimits.read_timeout, alias="CLIENT_READ_TIMEOUT_SECONDS", gt=0)
+    client_max_attempts: int = Field(ClientLimits.max_attempts, alias="CLIENT_MAX_ATTEMPTS", ge=1, le=10)
+
+    @property
+    def client_limits(self) -> ClientLimits:
+        return ClientLimits(self.client_connect_timeout, self.client_read_timeout, self.client_max_attempts)
 
 
 @lru_cache(maxsize=1)

@@ -77,6 +77,14 @@ class IdempotencyKeyReusedError(FacegateError):
     status, code, title = 422, "idempotency_key_reused", "The Idempotency-Key was used with another request"
 
 
+class RequestInProgressError(FacegateError):
+    status, code, title = 409, "request_in_progress", "A request with this Idempotency-Key is still being processed"
+
+
+class DependencyUnavailableError(FacegateError):
+    status, code, title = 503, "service_unavailable", "A service facegate depends on did not answer in time"
+
+
 class NotImplementedYetError(FacegateError):
     status, code, title = 501, "not_implemented", "This operation is not implemented yet"
 
@@ -111,6 +119,18 @@ class LowQualityError(FacegateError):
 
 class EnrolmentNotFoundError(FacegateError):
     status, code, title = 404, "enrolment_not_found", "No such enrolment for this subject"
+
+
+class UploadNotReceivedError(FacegateError):
+    """The reason of an enrolment whose presigned upload never came (never raised to a caller)."""
+
+    status, code, title = 410, "upload_not_received", "No image was uploaded before the upload URL expired"
+
+
+class ProcessingInterruptedError(FacegateError):
+    """The reason of an enrolment whose processing ended without an outcome, e.g. a crashed instance."""
+
+    status, code, title = 500, "processing_interrupted", "Processing of the image was interrupted; enrol again"
 
 
 class NotEnrolledError(FacegateError):

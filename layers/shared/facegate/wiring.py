@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -17,6 +19,7 @@ from facegate.adapters.uploads import UploadStore
 from facegate.config import Settings, get_settings
 from facegate.hashing import SubjectHasher
 from facegate.repositories.audit import AuditRepository
+from facegate.repositories.base import use_client_limits, utcnow
 from facegate.repositories.consents import ConsentRepository
 from facegate.repositories.enrolments import EnrolmentRepository
 from facegate.repositories.templates import TemplateRepository
@@ -38,10 +41,33 @@ TENANT_CACHE_SECONDS = 300
 @dataclass
 class Container:
     settings: Settings
+    # Services that keep time read it through here, so that tests can move the clock of the running handler.
+    clock: Callable[[], datetime] = utcnow
+
+    def __post_init__(self) -> None:
+        # Before any repository binds its item class: PynamoDB reads the limits from the class.
+        use_client_limits(self.settings.client_limits)
+
+    def now(self) -> datetime:
+        return self.clock()
 
     @cached_property
     def session(self) -> boto3.session.Session:
         return boto3.session.Session(region_name=self.settings.region)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client with the function's timeouts and attempt budget (never botocore's defaults)."""
+        return self.session.client(service, config=self.settings.client_limits.botocore_config())
+
+    @cached_property
+    def secrets(self) -> Any:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        return SecretsProvider(boto3_client=self.client("secretsmanager"))
+
+    @cached_property
+    def pepper(self) -> bytes:
+        return load_pepper(self.secrets, self.settings.pepper_secret_arn)
 
     @cached_property
     def tenants(self) -> TenantRepository:
@@ -54,11 +80,11 @@ class Container:
 
     @cached_property
     def hasher(self) -> SubjectHasher:
-        return SubjectHasher(load_pepper(self.settings.pepper_secret_arn))
+        return SubjectHasher(self.pepper)
 
     @cached_property
     def signer(self) -> KmsSigner:
-        return KmsSigner(self.session.client("kms"), self.settings.signing_key_id)
+        return KmsSigner(self.client("kms"), self.settings.signing_key_id)
 
     @cached_property
     def notices(self) -> NoticeService:
@@ -72,14 +98,14 @@ class Container:
             consents=self.consent_records,
             hasher=self.hasher,
             signer=self.signer,
-            publisher=EventPublisher(self.session.client("events"), s.event_bus_name, "facegate.consent"),
+            publisher=EventPublisher(self.client("events"), s.event_bus_name, "facegate.consent"),
             auditor=self.auditor,
             issuer=s.issuer,
         )
 
     @cached_property
     def cipher(self) -> EnvelopeCipher:
-        return EnvelopeCipher(self.session.client("kms"), self.settings.data_key_id)
+        return EnvelopeCipher(self.client("kms"), self.settings.data_key_id)
 
     @cached_property
     def templates(self) -> TemplateRepository:
@@ -99,7 +125,7 @@ class Container:
     @cached_property
     def uploads(self) -> UploadStore:
         s = self.settings
-        return UploadStore(self.session.client("s3"), s.uploads_bucket, s.max_image_bytes)
+        return UploadStore(self.client("s3"), s.uploads_bucket, s.max_image_bytes)
 
     @cached_property
     def enrolments(self) -> EnrolmentService:
@@ -117,6 +143,7 @@ class Container:
             engine=lambda: self.biometrics,
             auditor=self.auditor,
             gallery_add=self._gallery_add,
+            clock=self.now,
         )
 
     def _gallery_add(self, tenant_id: str, purpose: str, ref: str, template: EngineTemplate) -> None:
@@ -132,7 +159,7 @@ class Container:
 
         s = self.settings
         return GalleryStore(
-            s3=self.session.client("s3"),
+            s3=self.client("s3"),
             bucket=s.galleries_bucket,
             cipher=self.cipher,
             pointers=GalleryRepository(s.jobs_table, s.region),
@@ -207,22 +234,28 @@ class Container:
                 consents=store("consents", s.consents_table),
                 uploads_bucket=s.uploads_bucket,
             ),
-            erasure=ErasureRepository(self.session.client("dynamodb"), self.session.client("s3")),
+            erasure=ErasureRepository(self.client("dynamodb"), self.client("s3")),
             deletions=DeletionRepository(s.jobs_table, s.region),
             hasher=self.hasher,
             signer=self.signer,
-            enqueue=sqs_sender(self.session.client("sqs"), s.deletion_queue_url),
+            enqueue=sqs_sender(self.sqs, s.deletion_queue_url),
             auditor=self.auditor,
             issuer=s.issuer,
             gallery_discard=lambda tenant, ref, purposes: self.gallery_remover.discard_everywhere(
                 tenant, ref, purposes
             ),
+            end_overdue_enrolments=lambda: self.enrolments.end_overdue(),
+            clock=self.now,
         )
 
     def retry_later(self, queue_url: str, receipt_handle: str, receive_count: int) -> None:
         from facegate.adapters import queue
 
-        queue.delay_redelivery(self.session.client("sqs"), queue_url, receipt_handle, receive_count)
+        queue.delay_redelivery(self.sqs, queue_url, receipt_handle, receive_count)
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self.client("sqs")
 
     @cached_property
     def _tenant_cache(self) -> dict[str, tuple[float, str | None]]:

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 from facegate.errors import ImageTooLargeError, InvalidImageError, UnsupportedMediaTypeError
 
 ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp")
+PRESIGN_SECONDS = 300  # how long a presigned POST can be used
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class UploadStore:
         self._bucket = bucket
         self.max_bytes = max_bytes
 
-    def presign(self, key: str, content_type: str, expires_in: int = 300) -> PresignedUpload:
+    def presign(self, key: str, content_type: str, expires_in: int = PRESIGN_SECONDS) -> PresignedUpload:
         """A POST policy limited to one key, one content type, a size range and five minutes."""
         if content_type not in ALLOWED_TYPES:
             raise UnsupportedMediaTypeError()

@@ -3,6 +3,11 @@
 Records are partitioned per tenant and subject (partition key `idempotency#T#<tenant>#S#<subject_ref>`),
 so that erasing a subject can find and delete the stored answers too. The key is scoped to the route,
 and reusing a key with a different body is refused instead of silently answering the first request.
+
+While the first request runs, its record is INPROGRESS and a retry is answered 409 `request_in_progress`
+(facegate.api.problems). The lock lasts at most until the function's timeout, because the handler
+registers its Lambda context: Powertools then expires an in-progress record at the invocation's deadline,
+so a retry after a crashed or timed-out instance proceeds from then on.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from facegate.config import ClientLimits
 from facegate.errors import InvalidRequestError
 
 MAX_KEY_LENGTH = 255
@@ -30,8 +36,9 @@ def partition_for(tenant_id: str, subject_ref: str) -> str:
 
 
 class Idempotency:
-    def __init__(self, table_name: str, expires_after_seconds: int = 24 * 3600) -> None:
+    def __init__(self, table_name: str, limits: ClientLimits, expires_after_seconds: int = 24 * 3600) -> None:
         self.table_name = table_name
+        self.limits = limits
         self.config = IdempotencyConfig(
             event_key_jmespath="key",
             payload_validation_jmespath="request",
@@ -41,9 +48,10 @@ class Idempotency:
 
     @cached_property
     def _client(self) -> Any:
-        return boto3.session.Session().client("dynamodb")
+        return boto3.session.Session().client("dynamodb", config=self.limits.botocore_config())
 
     def register(self, context: LambdaContext) -> None:
+        """Call at the start of every invocation: bounds an in-progress lock by the invocation's deadline."""
         self.config.register_lambda_context(context)
 
     def wrap(

@@ -8,12 +8,40 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from botocore.exceptions import ConnectionError as AwsConnectionError
+from botocore.exceptions import HTTPClientError
 
-from facegate.errors import FacegateError, IdempotencyKeyReusedError, InvalidRequestError, MalformedJsonError
+from facegate.errors import (
+    DependencyUnavailableError,
+    FacegateError,
+    IdempotencyKeyReusedError,
+    InvalidRequestError,
+    MalformedJsonError,
+    RequestInProgressError,
+)
 from facegate.observability import logger
 
 PROBLEM_JSON = "application/problem+json"
+# A retry that arrives while the first request with its Idempotency-Key still runs (or before the lock of
+# a request whose instance crashed has ended, at most the function's timeout) is told to come back soon.
+IN_PROGRESS_RETRY_AFTER_SECONDS = 2
+# An AWS dependency that did not answer within the client limits (facegate.config.ClientLimits).
+DEPENDENCY_RETRY_AFTER_SECONDS = 5
+
+
+def _unreachable_dependency(error: BaseException | None) -> BaseException | None:
+    """The botocore connect/read timeout or connection failure behind an error (PynamoDB and Powertools
+    wrap them), if there is one."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, AwsConnectionError | HTTPClientError):
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
 
 
 def problem(error: FacegateError, instance: str | None = None, **more: Any) -> Response:
@@ -29,7 +57,7 @@ def problem(error: FacegateError, instance: str | None = None, **more: Any) -> R
     body.update(error.extra)
     body.update(more)
     headers = {}
-    if isinstance(body.get("retry_after"), int):  # 429: tell clients when to come back (RFC 9110)
+    if isinstance(body.get("retry_after"), int):  # 409, 429: tell clients when to come back (RFC 9110)
         headers["Retry-After"] = str(max(0, body["retry_after"]))
     return Response(
         status_code=error.status,
@@ -84,6 +112,12 @@ def install(app: APIGatewayHttpResolver) -> None:
     def _reused(_: IdempotencyValidationError) -> Response:
         return problem(IdempotencyKeyReusedError(), path())
 
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
+        # The mobile-retry case the key exists for: expected, so no stack trace and no error log.
+        logger.info("request in progress", path=path())
+        return problem(RequestInProgressError(retry_after=IN_PROGRESS_RETRY_AFTER_SECONDS), path())
+
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
         from facegate.errors import RouteNotFoundError
@@ -92,5 +126,10 @@ def install(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
+        cause = _unreachable_dependency(error)
+        if cause is not None:
+            # Within the client limits, before the function's own timeout: an answer, not a stack trace.
+            logger.error("dependency unavailable", exception_type=type(cause).__name__)
+            return problem(DependencyUnavailableError(retry_after=DEPENDENCY_RETRY_AFTER_SECONDS), path())
         logger.exception("unhandled error")
         return problem(FacegateError("an unexpected error occurred; it has been logged"), path())

@@ -11,7 +11,6 @@ from functools import cached_property
 from pydantic import BaseModel, ConfigDict, Field
 
 from facegate.adapters.envelope import EnvelopeCipher
-from facegate.adapters.secrets import load_pepper
 from facegate.fallback.adapters import EmailSender, ReviewQueue, SmsSender
 from facegate.fallback.proofs import ResultTokenReader
 from facegate.fallback.repositories import (
@@ -108,7 +107,7 @@ class Fallback:
     @cached_property
     def challenges(self) -> ChallengeService:
         s = self.shared.settings
-        client = self.shared.session.client
+        client = self.shared.client
         return ChallengeService(
             sessions=self.session_records,
             challenges=ChallengeRepository(s.challenges_table, s.region),
@@ -116,7 +115,7 @@ class Fallback:
             limiter=self.limiter,
             budget=self.budget,
             cipher=self.cipher,
-            codes=CodeHasher(load_pepper(s.pepper_secret_arn)),
+            codes=CodeHasher(self.shared.pepper),
             email=EmailSender(client("sesv2"), self.settings.email_sender),
             sms=SmsSender(client("sns"), self.settings.sms_sender_id),
             reviews=ReviewQueue(client("sqs"), s.review_queue_url),

@@ -41,7 +41,12 @@ class EnrolmentResponse(BaseModel):
     subject_id: str
     purpose: str
     status: Literal["pending", "completed", "failed"]
-    reason: str | None = None
+    reason: str | None = Field(
+        None,
+        description="Why it failed: the error code (e.g. no_face), upload_not_received (no upload before the "
+        "URL expired) or processing_interrupted (processing ended without an outcome). A pending enrolment "
+        "always ends: at most 2 minutes after an inline start, 9 minutes after a presigned one",
+    )
     detail: str | None = None
     created_at: str
     updated_at: str

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 
+from facegate.config import ClientLimits
 from facegate.errors import ConflictError
+
+# PynamoDB keeps connection settings on the item classes (class-level Meta), so they are process-wide
+# by nature: the composition root sets them once per cold start (facegate.wiring), before any binding.
+_limits = ClientLimits()
+
+
+def use_client_limits(limits: ClientLimits) -> None:
+    """Timeouts and attempts of every PynamoDB connection bound from now on."""
+    global _limits
+    _limits = limits
 
 
 def bind(model: type[Model], table_name: str, region: str) -> None:
@@ -16,8 +28,22 @@ def bind(model: type[Model], table_name: str, region: str) -> None:
     if getattr(meta, "table_name", None) != table_name or getattr(meta, "region", None) != region:
         meta.table_name = table_name
         meta.region = region
+    # PynamoDB annotates these as int, yet passes them to botocore, which takes fractions of a second.
+    meta.connect_timeout_seconds = _limits.connect_timeout  # type: ignore[assignment]
+    meta.read_timeout_seconds = _limits.read_timeout  # type: ignore[assignment]
+    meta.max_retry_attempts = _limits.max_attempts - 1  # PynamoDB counts retries, not attempts
     # A fresh connection per repository: clients made under another endpoint or mock must not leak.
     model._connection = None
+
+
+def connection(region: str) -> Connection:
+    """A PynamoDB connection for transactions, with the same limits as the bound item classes."""
+    return Connection(
+        region=region,
+        connect_timeout_seconds=_limits.connect_timeout,
+        read_timeout_seconds=_limits.read_timeout,
+        max_retry_attempts=_limits.max_attempts - 1,
+    )
 
 
 def subject_pk(tenant_id: str, subject_ref: str) -> str:

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from facegate.repositories.base import bind, conflict_from, subject_pk
+from facegate.repositories.base import bind, conflict_from, connection, subject_pk
 
 GENESIS_HASH = "0" * 64
 
@@ -103,7 +102,7 @@ class ConsentState:
 class ConsentRepository:
     def __init__(self, table_name: str, region: str) -> None:
         # One connection (one botocore client) for all transactions of this warm container.
-        self._connection = Connection(region=region)
+        self._connection = connection(region)
         for model in (ConsentEventItem, ConsentStateItem, ConsentHeadItem):
             bind(model, table_name, region)
 

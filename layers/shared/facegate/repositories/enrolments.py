@@ -1,4 +1,9 @@
-"""Enrolment jobs (JobsTable): pending → completed | failed with a reason code. No biometric data."""
+"""Enrolment jobs (JobsTable): pending → completed | failed with a reason code. No biometric data.
+
+A pending job is in one of two phases, each with a deadline: `upload` (a presigned upload is awaited)
+and `processing` (an image is being enrolled). Past its deadline nothing can still be working on it, so
+it can be ended (see EnrolmentService): a crash never leaves a job pending for good.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
-from facegate.repositories.base import bind, conflict_from, subject_pk
+from facegate.repositories.base import bind, conflict_from, is_condition_failure, subject_pk
+
+SORT_PREFIX = "ENROLMENT#"
 
 
 class EnrolmentItem(Model):
@@ -33,6 +41,8 @@ class EnrolmentItem(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = NumberAttribute()  # the job record itself is kept for 30 days
+    phase = UnicodeAttribute(null=True)  # while pending: "upload" | "processing"
+    deadline = NumberAttribute(null=True)  # epoch seconds: the pending phase ends by then
 
 
 @dataclass(frozen=True)
@@ -53,10 +63,39 @@ class Enrolment:
     model_version: str | None = None
     template_expires_at: int | None = None
     subject_sealed: bytes | None = None
+    phase: str | None = None
+    deadline: int | None = None
 
 
 def _key(tenant_id: str, subject_ref: str, enrolment_id: str) -> tuple[str, str]:
-    return subject_pk(tenant_id, subject_ref), f"ENROLMENT#{enrolment_id}"
+    return subject_pk(tenant_id, subject_ref), f"{SORT_PREFIX}{enrolment_id}"
+
+
+def _job(item: EnrolmentItem) -> Enrolment:
+    return Enrolment(
+        enrolment_id=item.sk.removeprefix(SORT_PREFIX),
+        tenant_id=item.tenant_id,
+        subject_ref=item.subject_ref,
+        purpose=item.purpose,
+        status=item.status,
+        actor=item.actor,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        expires_at=int(item.expires_at),
+        reason=item.reason,
+        detail=item.detail,
+        template_id=item.template_id,
+        model_id=item.model_id,
+        model_version=item.model_version,
+        template_expires_at=int(item.template_expires_at) if item.template_expires_at else None,
+        subject_sealed=bytes(item.subject_sealed) if item.subject_sealed else None,
+        phase=item.phase,
+        deadline=int(item.deadline) if item.deadline is not None else None,
+    )
+
+
+def _past_deadline(now: int) -> Condition:
+    return (EnrolmentItem.deadline < now) | EnrolmentItem.deadline.does_not_exist()
 
 
 class EnrolmentRepository:
@@ -77,34 +116,42 @@ class EnrolmentRepository:
             updated_at=job.updated_at,
             expires_at=job.expires_at,
             subject_sealed=job.subject_sealed,
+            phase=job.phase,
+            deadline=job.deadline,
         ).save(condition=EnrolmentItem.pk.does_not_exist())
 
     def get(self, tenant_id: str, subject_ref: str, enrolment_id: str) -> Enrolment | None:
         try:
-            item = EnrolmentItem.get(*_key(tenant_id, subject_ref, enrolment_id))
+            item = EnrolmentItem.get(*_key(tenant_id, subject_ref, enrolment_id), consistent_read=True)
         except EnrolmentItem.DoesNotExist:
             return None
-        return Enrolment(
-            enrolment_id=enrolment_id,
-            tenant_id=item.tenant_id,
-            subject_ref=item.subject_ref,
-            purpose=item.purpose,
-            status=item.status,
-            actor=item.actor,
-            created_at=item.created_at,
-            updated_at=item.updated_at,
-            expires_at=int(item.expires_at),
-            reason=item.reason,
-            detail=item.detail,
-            template_id=item.template_id,
-            model_id=item.model_id,
-            model_version=item.model_version,
-            template_expires_at=int(item.template_expires_at) if item.template_expires_at else None,
-            subject_sealed=bytes(item.subject_sealed) if item.subject_sealed else None,
-        )
+        return _job(item)
 
-    def finish(self, job: Enrolment) -> None:
-        """Move a pending job to its outcome; a job finishes once (a redelivered event changes nothing)."""
+    def claim(self, job: Enrolment, now: int, deadline: int) -> bool:
+        """upload → processing, only if the job still awaits its upload and its upload deadline has not
+        passed; False when another invocation claimed it first or the job ended meanwhile."""
+        pk, sk = _key(job.tenant_id, job.subject_ref, job.enrolment_id)
+        awaiting = (EnrolmentItem.phase == "upload") | EnrolmentItem.phase.does_not_exist()
+        in_time = (EnrolmentItem.deadline >= now) | EnrolmentItem.deadline.does_not_exist()
+        try:
+            EnrolmentItem(pk=pk, sk=sk).update(
+                actions=[EnrolmentItem.phase.set("processing"), EnrolmentItem.deadline.set(deadline)],
+                condition=(EnrolmentItem.status == "pending") & awaiting & in_time,
+            )
+        except UpdateError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def overdue(self, now: int) -> list[Enrolment]:
+        """Pending jobs past their deadline, in every tenant (for the hourly sweep)."""
+        condition = EnrolmentItem.sk.startswith(SORT_PREFIX) & (EnrolmentItem.status == "pending") & _past_deadline(now)
+        return [_job(item) for item in EnrolmentItem.scan(filter_condition=condition)]
+
+    def finish(self, job: Enrolment, overdue_at: int | None = None) -> None:
+        """Move a pending job to its outcome; a job finishes once (a redelivered event changes nothing).
+        With `overdue_at` (epoch seconds) only a job whose deadline is before then."""
         pk, sk = _key(job.tenant_id, job.subject_ref, job.enrolment_id)
         item = EnrolmentItem(pk=pk, sk=sk)
         optional: list[tuple[Any, Any]] = [
@@ -117,7 +164,10 @@ class EnrolmentRepository:
         ]
         actions: list[Any] = [EnrolmentItem.status.set(job.status), EnrolmentItem.updated_at.set(job.updated_at)]
         actions += [attribute.set(value) for attribute, value in optional if value is not None]
+        condition = EnrolmentItem.status == "pending"
+        if overdue_at is not None:
+            condition &= _past_deadline(overdue_at)
         try:
-            item.update(actions=actions, condition=EnrolmentItem.status == "pending")
+            item.update(actions=actions, condition=condition)
         except UpdateError as error:
             raise conflict_from(error) from error

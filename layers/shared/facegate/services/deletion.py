@@ -66,9 +66,11 @@ class DeletionService:
         auditor: Auditor,
         issuer: str,
         gallery_discard: Callable[[str, str, list[str] | None], int] | None = None,
+        end_overdue_enrolments: Callable[[], int] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._gallery_discard = gallery_discard
+        self._end_overdue_enrolments = end_overdue_enrolments
         self._stores = stores
         self._erasure = erasure
         self._deletions = deletions
@@ -207,9 +209,12 @@ class DeletionService:
     # -- retention
 
     def sweep(self) -> dict[str, int]:
-        """Remove what TTL has not removed yet and what TTL cannot reach (objects past their day)."""
+        """Remove what TTL has not removed yet and what TTL cannot reach (objects past their day); end
+        enrolments left pending past their deadline (a crashed instance, an upload that never came)."""
         now = self._clock()
         counts: dict[str, int] = {}
+        if self._end_overdue_enrolments is not None:
+            counts["enrolments_ended"] = self._end_overdue_enrolments()
         for store in (self._stores.templates, self._stores.jobs, self._stores.sessions, self._stores.challenges):
             expired = self._erasure.scan(
                 store.table,

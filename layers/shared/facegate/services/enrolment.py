@@ -9,9 +9,17 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from facegate.adapters.envelope import EnvelopeCipher, pack_sealed
-from facegate.adapters.uploads import PresignedUpload, UploadStore
+from facegate.adapters.uploads import PRESIGN_SECONDS, PresignedUpload, UploadStore
 from facegate.biometrics import EngineTemplate
-from facegate.errors import ConsentRequiredError, EnrolmentNotFoundError, FacegateError, ImageTooLargeError
+from facegate.errors import (
+    ConflictError,
+    ConsentRequiredError,
+    EnrolmentNotFoundError,
+    FacegateError,
+    ImageTooLargeError,
+    ProcessingInterruptedError,
+    UploadNotReceivedError,
+)
 from facegate.hashing import SubjectHasher
 from facegate.observability import count, logger
 from facegate.repositories.base import iso, utcnow
@@ -24,6 +32,12 @@ from facegate.tenancy import CallerContext
 
 JOB_RECORD_DAYS = 30
 UPLOAD_PREFIX = "enrolments/"
+# Deadlines of a pending job. A processing run lives inside one invocation of the embedding function, so it
+# ends (or is killed) within the function's Timeout (30 s); the margin covers clocks of other instances.
+PROCESSING_SECONDS = 120
+# S3's event for an upload made just before the presigned URL expired reaches the function within this.
+UPLOAD_GRACE_SECONDS = 120
+UPLOAD_SECONDS = PRESIGN_SECONDS + UPLOAD_GRACE_SECONDS
 
 
 class Enroller(Protocol):
@@ -99,6 +113,8 @@ class EnrolmentService:
         if image is not None and len(image) > self._uploads.max_bytes:
             raise ImageTooLargeError(f"the image may be at most {self._uploads.max_bytes} bytes")
         now = self._clock()
+        # Inline: processed in this request. Presigned: the upload may come until the URL expires.
+        phase, seconds = ("processing", PROCESSING_SECONDS) if image is not None else ("upload", UPLOAD_SECONDS)
         job = Enrolment(
             enrolment_id=uuid.uuid4().hex,
             tenant_id=caller.tenant_id,
@@ -113,6 +129,8 @@ class EnrolmentService:
             subject_sealed=pack_sealed(
                 self._cipher.seal(subject_id.encode(), subject_id_context(caller.tenant_id, ref))
             ),
+            phase=phase,
+            deadline=int((now + timedelta(seconds=seconds)).timestamp()),
         )
         self._jobs.create(job)
         if image is None:
@@ -124,32 +142,87 @@ class EnrolmentService:
         return EnrolmentStarted(finished)
 
     def on_upload(self, key: str, request_id: str | None = None) -> Enrolment | None:
-        """An upload arrived: check it, enrol it, and delete it whatever happens."""
+        """An upload arrived: claim its job, check the image, enrol it, and delete it whatever happens."""
         parsed = parse_upload_key(key)
+        if parsed is None:
+            logger.warning("upload with unexpected key deleted")
+            self._uploads.delete(key)
+            return None
+        job = self._jobs.get(*parsed)
+        claimed = self._claim(job) if job is not None else None
+        if claimed is None:
+            # Re-read: another invocation may have claimed it (a repeated S3 event), or it is overdue.
+            current = self._end_if_overdue(self._jobs.get(*parsed))
+            if current is not None and current.status == "pending" and current.phase == "processing":
+                logger.info("upload already being processed", enrolment_id=current.enrolment_id)
+                return current  # that invocation deletes the upload
+            self._uploads.delete(key)
+            logger.warning("upload without pending enrolment deleted", enrolment_id=parsed[2])
+            return current
         try:
-            if parsed is None:
-                logger.warning("upload with unexpected key deleted")
-                return None
-            tenant_id, ref, enrolment_id = parsed
-            job = self._jobs.get(tenant_id, ref, enrolment_id)
-            if job is None or job.status != "pending":
-                logger.warning("upload without pending enrolment deleted", enrolment_id=enrolment_id)
-                return job
             try:
                 image = self._uploads.fetch(key)
             except FacegateError as error:
-                return self._fail(job, error, request_id)
-            return self._process(job, image, request_id)[0]
+                return self._fail(claimed, error, request_id)
+            return self._process(claimed, image, request_id)[0]
         finally:
             self._uploads.delete(key)
 
     def status(self, caller: CallerContext, subject_id: str, enrolment_id: str) -> Enrolment:
         job = self._jobs.get(caller.tenant_id, self._hasher.ref(caller.tenant_id, subject_id), enrolment_id)
-        if job is None:
+        current = self._end_if_overdue(job, caller.request_id) if job is not None else None
+        if current is None:
             raise EnrolmentNotFoundError()
-        return job
+        return current
+
+    def end_overdue(self) -> int:
+        """End every pending job past its deadline (the hourly sweep): how many were ended."""
+        now = int(self._clock().timestamp())
+        return sum(self._expire(job) is not None for job in self._jobs.overdue(now))
 
     # -- internals
+
+    def _claim(self, job: Enrolment) -> Enrolment | None:
+        """The job, now being processed by this invocation; None if it is not awaiting its upload."""
+        if job.status != "pending" or job.phase not in ("upload", None):
+            return None
+        now = self._clock()
+        deadline = int((now + timedelta(seconds=PROCESSING_SECONDS)).timestamp())
+        if not self._jobs.claim(job, int(now.timestamp()), deadline):
+            return None
+        return replace(job, phase="processing", deadline=deadline)
+
+    def _end_if_overdue(self, job: Enrolment | None, request_id: str | None = None) -> Enrolment | None:
+        """The job as it stands, after ending it if its deadline has passed while it was pending."""
+        if job is None:
+            return None
+        ended = self._expire(job, request_id)
+        if ended is not None:
+            return ended
+        if job.status == "pending" and self._overdue(job):  # it finished meanwhile: show how
+            return self._jobs.get(job.tenant_id, job.subject_ref, job.enrolment_id)
+        return job
+
+    def _expire(self, job: Enrolment, request_id: str | None = None) -> Enrolment | None:
+        """Fail a pending job past its deadline: nothing can still be working on it (a crash, or an upload
+        that never came). None if it is not overdue or finished first."""
+        if job.status != "pending" or not self._overdue(job):
+            return None
+        error = UploadNotReceivedError() if job.phase == "upload" else ProcessingInterruptedError()
+        try:
+            failed = self._fail(job, error, request_id, overdue_at=int(self._clock().timestamp()))
+        except ConflictError:
+            return None
+        # A crashed run leaves its upload behind; an upload may also have come without its event.
+        self._uploads.delete(upload_key(job.tenant_id, job.subject_ref, job.enrolment_id))
+        return failed
+
+    def _overdue(self, job: Enrolment) -> bool:
+        deadline = job.deadline
+        if deadline is None:  # a job from before deadlines were kept: the longest a job can take
+            created = datetime.fromisoformat(job.created_at)
+            deadline = int(created.timestamp()) + UPLOAD_SECONDS + PROCESSING_SECONDS
+        return int(self._clock().timestamp()) > deadline  # whole seconds, as the stored deadline
 
     def _require_consent(self, tenant_id: str, ref: str, purpose: str) -> None:
         state = self._consents.state(tenant_id, ref, purpose)
@@ -205,10 +278,12 @@ class EnrolmentService:
         logger.info("enrolment completed", subject_ref=job.subject_ref, purpose=job.purpose)
         return done, None
 
-    def _fail(self, job: Enrolment, error: FacegateError, request_id: str | None) -> Enrolment:
+    def _fail(
+        self, job: Enrolment, error: FacegateError, request_id: str | None, overdue_at: int | None = None
+    ) -> Enrolment:
         caller = CallerContext(job.tenant_id, job.actor, frozenset(), request_id)
         failed = replace(job, status="failed", reason=error.code, detail=error.detail, updated_at=iso(self._clock()))
-        self._jobs.finish(failed)
+        self._jobs.finish(failed, overdue_at)
         self._auditor.record(caller, "enrolment.failed", error.code, job.subject_ref, job.purpose)
         count("EnrolmentFailed", reason=error.code)
         logger.info("enrolment failed", subject_ref=job.subject_ref, reason=error.code)
