@@ -4,6 +4,7 @@ template.yaml in moto's in-process DynamoDB. Times are given explicitly: nothing
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from facegate.repositories.attempts import AttemptRepository, Reservation
+from facegate.repositories.attempts import AttemptRepository, AttemptsItem, Reservation
 from localcloud.template import load_template
 from tests.atomic_moto import make_single_item_writes_atomic
 
@@ -28,15 +29,20 @@ def attempts(monkeypatch: pytest.MonkeyPatch) -> Iterator[AttemptRepository]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    # The item class is bound to a table globally: give it back as it was (the integration cloud uses it too).
+    for name in ("table_name", "region"):
+        monkeypatch.setattr(AttemptsItem.Meta, name, getattr(AttemptsItem.Meta, name, None), raising=False)
+    monkeypatch.setattr(AttemptsItem, "_connection", None)
     props = load_template()["Resources"]["SessionsTable"]["Properties"]
+    table = f"sessions-{uuid.uuid4().hex[:8]}"  # moto's state is shared when another mock is active
     with mock_aws():
         boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName="sessions",
+            TableName=table,
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
         )
-        yield AttemptRepository("sessions", REGION)
+        yield AttemptRepository(table, REGION)
 
 
 def reserve(attempts: AttemptRepository, at: datetime, subject: str = "ref-a") -> Reservation | None:

@@ -142,12 +142,13 @@ class VerificationService:
         image: bytes | None = None,
         probe_id: str | None = None,
     ) -> Verification:
-        """Checks in order: purpose, consent, enrolment, lockout; then embeds the probe and decides.
+        """Checks in order: purpose, consent, lockout, enrolment; then embeds the probe and decides.
 
-        The probe upload (if any) is deleted on every path, before anything else can fail. An attempt
-        is reserved atomically before the engine runs; a no_match keeps it as a failure, a match
-        clears the count, and an attempt that ends before a decision (no_face, invalid_image, ...)
-        gives its reservation back.
+        The probe upload (if any) is deleted on every path, before anything else can fail. The lockout
+        read only answers a locked subject early; what holds the limit under parallel requests is the
+        attempt reserved atomically just before the engine runs. A no_match keeps its reservation as
+        the failure, a match clears the count, and an attempt that ends before a decision (no_face,
+        invalid_image, unsupported or too large image, ...) gives its reservation back.
         """
         ref = self._hasher.ref(caller.tenant_id, subject_id)
         if image is not None and probe_id is not None:
@@ -158,6 +159,9 @@ class VerificationService:
         state = self._consents.state(caller.tenant_id, ref, purpose)
         if state is None or state.status != "granted":
             raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
+        now = self._clock()
+        if self._attempts.recent_failures(caller.tenant_id, ref, purpose, now - LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
+            raise self._locked_out(caller.tenant_id, purpose)
         engine = self._engine()
         stored = self._templates.for_subject(caller.tenant_id, ref, purpose)
         if not stored:
@@ -165,15 +169,9 @@ class VerificationService:
         current = [t for t in stored if (t.model_id, t.model_version) == (engine.model_id, engine.model_version)]
         if not current:
             raise ReenrolmentRequiredError(model_id=engine.model_id, model_version=engine.model_version)
-        reservation = self._attempts.reserve(
-            caller.tenant_id, ref, purpose, self._clock(), LOCKOUT_FAILURES, LOCKOUT_WINDOW
-        )
+        reservation = self._attempts.reserve(caller.tenant_id, ref, purpose, now, LOCKOUT_FAILURES, LOCKOUT_WINDOW)
         if reservation is None:
-            count("FaceLockedOut")
-            raise FallbackRequiredError(
-                "too many failed face attempts; verify another way",
-                methods=self._alternatives(caller.tenant_id, purpose),
-            )
+            raise self._locked_out(caller.tenant_id, purpose)
         try:
             probe = engine.enrol(image)
             del image
@@ -231,6 +229,12 @@ class VerificationService:
             template_context(caller.tenant_id, ref, template.purpose),
         )
         return EngineTemplate(template.model_id, template.model_version, data)
+
+    def _locked_out(self, tenant_id: str, purpose: str) -> FallbackRequiredError:
+        count("FaceLockedOut")
+        return FallbackRequiredError(
+            "too many failed face attempts; verify another way", methods=self._alternatives(tenant_id, purpose)
+        )
 
     def _alternatives(self, tenant_id: str, purpose: str) -> list[str]:
         for locale in ("en", "zh-CN"):
