@@ -37,10 +37,18 @@ app = create_resolver(max_body_bytes=settings.max_image_bytes * 4 // 3 + 64 * 10
 idempotency = Idempotency(settings.idempotency_table, settings.client_limits)
 
 
+def _inline(image: str | None, probe_id: str | None) -> bytes | None:
+    """The inline image's bytes. With a probe_id as well the service refuses the pair (and deletes the
+    probe) before it looks at the image, so the text is passed undecoded: a bad base64 must not skip that."""
+    if image is None:
+        return None
+    return image.encode() if probe_id is not None else decode_base64_image(image)
+
+
 @app.post("/v1/probes")
 def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
-    probe_id, upload = container().verifications.presign_probe(who, body.content_type)
+    probe_id, upload = container().verifications.presign_probe(who, body.content_type, body.subject_id)
     answer = ProbeResponse.model_validate({"probe_id": probe_id, "upload": upload.__dict__})
     return Response(status_code=201, content_type="application/json", body=answer.model_dump(mode="json"))
 
@@ -52,9 +60,13 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
 
     def operation(request: dict[str, Any]) -> dict[str, Any]:
         parsed = VerifyRequest.model_validate(request)
-        image = decode_base64_image(parsed.image) if parsed.image is not None else None
         result = container().verifications.verify(
-            who, parsed.subject_id, parsed.purpose, parsed.security_level, image=image, probe_id=parsed.probe_id
+            who,
+            parsed.subject_id,
+            parsed.purpose,
+            parsed.security_level,
+            image=_inline(parsed.image, parsed.probe_id),
+            probe_id=parsed.probe_id,
         )
         return VerificationResponse(
             verification_id=result.verification_id,
@@ -68,7 +80,7 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
             model_version=result.model_version,
             liveness="unavailable" if parsed.liveness == "advisory" else "off",
             result_token=result.result_token,
-        ).model_dump(mode="json")
+        ).model_dump(mode="json", exclude_none=True)
 
     ref = container().hasher.ref(who.tenant_id, body.subject_id)
     return idempotency.run(
@@ -79,7 +91,7 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
 @app.post("/v1/identifications")
 def identify(body: IdentifyRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
-    image = decode_base64_image(body.image) if body.image is not None else None
+    image = _inline(body.image, body.probe_id)
     found = container().identifications.identify(who, body.purpose, body.top_k, image, body.probe_id)
     return IdentificationResponse(
         purpose=body.purpose,
@@ -90,14 +102,14 @@ def identify(body: IdentifyRequest) -> dict[str, Any]:
         expected_false_candidate_rate=min(1.0, found.gallery_size * found.far),
         model_id=found.model_id,
         model_version=found.model_version,
-    ).model_dump(mode="json")
+    ).model_dump(mode="json", exclude_none=True)
 
 
 @app.put("/v1/purposes/<purpose>")
 def configure_purpose(purpose: PurposePath, body: ConfigurePurposeRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     updated, size = container().identifications.configure(
-        who, purpose, body.identification_enabled, body.assessment_id, body.retention_days
+        who, purpose, body.identification_enabled, body.assessment_id, body.retention_days, body.expose_scores
     )
     return PurposeResponse(
         purpose=updated.name,
@@ -105,6 +117,7 @@ def configure_purpose(purpose: PurposePath, body: ConfigurePurposeRequest) -> di
         retention_days=updated.retention_days,
         identification_enabled=updated.identification_enabled,
         identification_assessment_id=updated.identification_assessment_id,
+        expose_scores=updated.expose_scores,
         gallery_size=size,
     ).model_dump(mode="json")
 

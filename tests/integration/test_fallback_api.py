@@ -212,7 +212,7 @@ def test_face_locked_out_hands_over_to_sms_otp(api: Api, subject_id: str) -> Non
     settings = container().settings
     attempts = AttemptRepository(settings.sessions_table, settings.region)
     for _ in range(LOCKOUT_FAILURES):
-        attempts.add_failure("demo", ref, "checkout", utcnow(), LOCKOUT_WINDOW)
+        assert attempts.reserve("demo", ref, "checkout", utcnow(), LOCKOUT_FAILURES, LOCKOUT_WINDOW)
 
     # Then face verification answers 423 fallback_required (before any face engine runs)
     tiny = base64.b64encode(b"\xff\xd8\xff\xe0not-really-a-jpeg").decode()

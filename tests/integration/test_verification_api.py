@@ -60,7 +60,7 @@ def test_same_person_matches_at_every_level_other_person_does_not(
         status, result = verify(api, subject_id, a[1], level)
         assert status == 200, result
         assert result["decision"] == "match", result
-        assert result["score"] >= result["threshold"]
+        assert "score" not in result and "threshold" not in result  # no oracle unless the purpose exposes it
         assert result["liveness"] == "unavailable"  # no liveness model is shipped; never claimed
         claims = check_token(api, result["result_token"])
         assert claims["decision"] == "match" and claims["sub"] == subject_id and claims["method"] == "face"
@@ -78,7 +78,7 @@ def test_probe_upload_path_deletes_the_probe(
 ) -> None:
     a, _ = people
     enrol(api, subject_id, a[0])
-    probe = api.call("POST", "/v1/probes", {"content_type": "image/jpeg"})
+    probe = api.call("POST", "/v1/probes", {"content_type": "image/jpeg", "subject_id": subject_id})
     assert probe.status == 201, probe.body
     form = probe.json["upload"]
     requests.post(form["url"], data=form["fields"], files={"file": ("p", a[2].read_bytes())}, timeout=30)

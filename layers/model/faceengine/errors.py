@@ -21,8 +21,15 @@ class InvalidImageError(FaceEngineError):
     default_message = "the file is not a readable JPEG, PNG or WebP image"
 
 
+class UnsupportedMediaTypeError(FaceEngineError):
+    """The bytes are an image of another format (GIF, BMP, TIFF, SVG, HEIF, ...): only JPEG, PNG and WebP are read."""
+
+    code = "unsupported_media_type"
+    default_message = "only JPEG, PNG and WebP images are accepted"
+
+
 class ImageTooLargeError(FaceEngineError):
-    """The image exceeds the byte-size or pixel-count cap (decompression-bomb guard)."""
+    """The image exceeds the byte-size or pixel-count cap (decompression-bomb guard), checked on the header."""
 
     code = "image_too_large"
     default_message = "the image is too large"

@@ -22,6 +22,7 @@ class EngineTemplate:
 _MAPPING = {
     "invalid_image": errors.InvalidImageError,
     "image_too_large": errors.ImageTooLargeError,
+    "unsupported_media_type": errors.UnsupportedMediaTypeError,
     "no_face": errors.NoFaceError,
     "multiple_faces": errors.MultipleFacesError,
     "low_quality": errors.LowQualityError,

@@ -50,9 +50,12 @@ def test_decode_rejects_malformed_files(faces_misc_dir: Path, name: str) -> None
 
 
 def test_decode_rejects_other_formats_and_non_images() -> None:
+    # Another image format is unsupported (415); bytes that are no image at all are invalid (400)
     gif = io.BytesIO()
     Image.new("RGB", (8, 8)).save(gif, format="GIF")
-    for data in (gif.getvalue(), b"%PDF-1.4 not an image", b""):
+    with pytest.raises(errors.UnsupportedMediaTypeError):
+        decode_image(gif.getvalue())
+    for data in (b"%PDF-1.4 not an image", b""):
         with pytest.raises(errors.InvalidImageError):
             decode_image(data)
 

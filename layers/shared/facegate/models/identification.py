@@ -14,11 +14,17 @@ AssessmentId = Annotated[str, StringConstraints(min_length=3, max_length=80, pat
 class ConfigurePurposeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    identification_enabled: bool
+    identification_enabled: bool | None = Field(None, description="Left out: unchanged")
     assessment_id: AssessmentId | None = Field(
         None, description="Personal-information impact assessment covering 1:N for this purpose (required to enable)"
     )
     retention_days: int | None = Field(None, ge=1, le=3650)
+    expose_scores: bool | None = Field(
+        None,
+        description="Verification and identification answers carry raw scores and thresholds (off by default: "
+        "they help hill-climb a fake face). Setting it and every answer that carries scores are audited. "
+        "Left out: unchanged",
+    )
 
 
 class PurposeResponse(BaseModel):
@@ -27,6 +33,7 @@ class PurposeResponse(BaseModel):
     retention_days: int
     identification_enabled: bool
     identification_assessment_id: str | None
+    expose_scores: bool = False
     gallery_size: int | None = None
 
 
@@ -41,13 +48,13 @@ class IdentifyRequest(BaseModel):
 
 class Candidate(BaseModel):
     subject_id: str
-    score: float
+    score: float | None = Field(None, description="Only where the purpose's expose_scores is on")
 
 
 class IdentificationResponse(BaseModel):
     purpose: str
     candidates: list[Candidate]
-    threshold: float
+    threshold: float | None = Field(None, description="Only where the purpose's expose_scores is on")
     per_comparison_far: float
     gallery_size: int
     expected_false_candidate_rate: float = Field(description="gallery size × per-comparison FAR")

@@ -20,7 +20,11 @@ class VerifyRequest(BaseModel):
     subject_id: SubjectIdBody
     purpose: PurposeName
     image: str | None = Field(None, description="Inline probe image, base64 (at most 5 MB decoded)")
-    probe_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$", description="An upload from POST /v1/probes")
+    probe_id: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{32}$",
+        description="An upload from POST /v1/probes made for this subject_id; not together with image",
+    )
     security_level: SecurityLevel = Field("high", description="standard / high / very_high = FAR 1e-2 / 1e-3 / 1e-4")
     liveness: Literal["off", "advisory"] = "off"
 
@@ -29,6 +33,11 @@ class ProbeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     content_type: ContentType = "image/jpeg"
+    subject_id: SubjectIdBody | None = Field(
+        None,
+        description="The subject to verify: a verification accepts only a probe uploaded for its subject, and "
+        "the subject's erasure deletes it. Left out: a probe for identification",
+    )
 
 
 class ProbeResponse(BaseModel):
@@ -42,8 +51,8 @@ class VerificationResponse(BaseModel):
     purpose: str
     method: Literal["face"] = "face"
     decision: Literal["match", "no_match"]
-    score: float
-    threshold: float
+    score: float | None = Field(None, description="Only where the purpose's expose_scores is on (audited)")
+    threshold: float | None = Field(None, description="Only where the purpose's expose_scores is on (audited)")
     security_level: SecurityLevel
     model_id: str
     model_version: str

@@ -36,6 +36,7 @@ class PurposeItem(Model):
     assessment_id = UnicodeAttribute(null=True)
     identification_enabled = BooleanAttribute(default=False)
     identification_assessment_id = UnicodeAttribute(null=True)
+    expose_scores = BooleanAttribute(default=False)
 
 
 class NoticeItem(Model):
@@ -61,6 +62,7 @@ class Purpose:
     assessment_id: str | None = None
     identification_enabled: bool = False
     identification_assessment_id: str | None = None
+    expose_scores: bool = False  # verification/identification answers carry raw scores (audited)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class TenantRepository:
             assessment_id=item.assessment_id,
             identification_enabled=bool(item.identification_enabled),
             identification_assessment_id=item.identification_assessment_id,
+            expose_scores=bool(item.expose_scores),
         )
 
     def put_purpose(self, tenant_id: str, purpose: Purpose) -> None:
@@ -121,6 +124,7 @@ class TenantRepository:
             assessment_id=purpose.assessment_id,
             identification_enabled=purpose.identification_enabled,
             identification_assessment_id=purpose.identification_assessment_id,
+            expose_scores=purpose.expose_scores,
         ).save()
 
     def purposes(self, tenant_id: str) -> list[Purpose]:

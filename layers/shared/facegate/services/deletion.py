@@ -24,6 +24,7 @@ from facegate.repositories.erasure import ErasureRepository, TableStore
 from facegate.services.audit import Auditor
 from facegate.services.consent import Signer
 from facegate.services.enrolment import UPLOAD_PREFIX
+from facegate.services.verification import subject_probes_prefix
 from facegate.tenancy import CallerContext
 
 FILING_THRESHOLD = 100_000  # CAC measures art. 15: file with the regulator above this many individuals
@@ -144,6 +145,8 @@ class DeletionService:
             removed = sum(self._erasure.delete_objects(self._stores.uploads_bucket, prefix + e) for e in enrolment_ids)
         else:
             removed = self._erasure.delete_objects(self._stores.uploads_bucket, prefix)
+        # Probes uploaded for the subject's verification and never used (they name no purpose: any erasure takes them).
+        removed += self._erasure.delete_objects(self._stores.uploads_bucket, subject_probes_prefix(tenant_id, ref))
         counts["uploads"] = counts.get("uploads", 0) + removed
 
         if self._gallery_discard is not None:

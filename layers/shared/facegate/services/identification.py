@@ -19,7 +19,7 @@ from facegate.services.audit import Auditor
 from facegate.services.consent import NoticeService
 from facegate.services.enrolment import subject_id_context, template_context
 from facegate.services.gallery import GalleryStore, gallery_id
-from facegate.services.verification import take_probe
+from facegate.services.verification import probe_key, refuse_image_and_probe, take_probe
 from facegate.tenancy import CallerContext
 
 CALIBRATED_FARS = (1e-2, 1e-3, 1e-4)
@@ -38,8 +38,8 @@ class Engine(Protocol):
 
 @dataclass(frozen=True)
 class Identification:
-    candidates: list[tuple[str, float]]
-    threshold: float
+    candidates: list[tuple[str, float | None]]  # scores only where the purpose exposes them
+    threshold: float | None
     far: float
     gallery_size: int
     model_id: str
@@ -82,23 +82,33 @@ class IdentificationService:
         self,
         caller: CallerContext,
         purpose_name: str,
-        enabled: bool,
+        enabled: bool | None,
         assessment_id: str | None,
         retention_days: int | None,
+        expose_scores: bool | None = None,
     ) -> tuple[Purpose, int | None]:
-        """Enabling needs an assessment id and builds the gallery from the purpose's templates."""
+        """Enabling needs an assessment id and builds the gallery from the purpose's templates.
+        A setting left out (None) keeps its value; exposing raw scores is audited like the rest."""
         purpose = self._notices.purpose(caller.tenant_id, purpose_name)
         if enabled and not assessment_id:
             raise InvalidRequestError("enabling 1:N identification needs the impact assessment's id")
         updated = replace(
             purpose,
-            identification_enabled=enabled,
+            identification_enabled=purpose.identification_enabled if enabled is None else enabled,
             identification_assessment_id=assessment_id if enabled else purpose.identification_assessment_id,
             retention_days=retention_days or purpose.retention_days,
+            expose_scores=purpose.expose_scores if expose_scores is None else expose_scores,
         )
         self._tenants.put_purpose(caller.tenant_id, updated)
         self._auditor.record(
-            caller, "purpose.configured", "ok", None, purpose_name, identification=enabled, assessment=assessment_id
+            caller,
+            "purpose.configured",
+            "ok",
+            None,
+            purpose_name,
+            identification=updated.identification_enabled,
+            assessment=assessment_id,
+            expose_scores=updated.expose_scores,
         )
         size = self._build_gallery(caller, purpose_name) if enabled and not purpose.identification_enabled else None
         return updated, size
@@ -133,6 +143,8 @@ class IdentificationService:
     def identify(
         self, caller: CallerContext, purpose_name: str, top_k: int, image: bytes | None, probe_id: str | None
     ) -> Identification:
+        if image is not None and probe_id is not None:
+            raise refuse_image_and_probe(self._uploads, probe_key(caller.tenant_id, probe_id))
         if image is None:
             image = take_probe(self._uploads, caller.tenant_id, probe_id)
         purpose = self._notices.purpose(caller.tenant_id, purpose_name)
@@ -149,19 +161,29 @@ class IdentificationService:
             gallery, probe, k=top_k, threshold_for=lambda n: engine.search_threshold(far_for_gallery(n))
         )
         far = far_for_gallery(size)
-        candidates = []
+        candidates: list[tuple[str, float | None]] = []
+        exposed = purpose.expose_scores
         for match in matches:
             state = self._consents.state(caller.tenant_id, match.id, purpose_name)
             if state is None or state.status != "granted":
                 continue  # withdrawn: its erasure is on its way; never name the person meanwhile
             subject_id = self._subject_id(caller, match.id, purpose_name)
             if subject_id is not None:
-                candidates.append((subject_id, round(float(match.score), 4)))
+                candidates.append((subject_id, round(float(match.score), 4) if exposed else None))
         self._auditor.record(
             caller, "face.identified", "ok", None, purpose_name, gallery_size=size, candidates=len(candidates)
         )
+        if exposed:
+            self._auditor.record(caller, "face.scores_exposed", "ok", None, purpose_name, candidates=len(candidates))
         count("FaceIdentified" if candidates else "FaceNotIdentified")
-        return Identification(candidates, round(threshold, 4), far, size, engine.model_id, engine.model_version)
+        return Identification(
+            candidates,
+            round(threshold, 4) if exposed else None,
+            far,
+            size,
+            engine.model_id,
+            engine.model_version,
+        )
 
     def _subject_id(self, caller: CallerContext, ref: str, purpose: str) -> str | None:
         for template in self._templates.for_subject(caller.tenant_id, ref, purpose):

@@ -11,6 +11,8 @@ from facegate.repositories.base import utcnow
 from facegate.services.consent import Signer
 
 RESULT_LIFETIME = timedelta(minutes=5)
+# A score or threshold in a token that leaves the service would be an oracle for hill-climbing a fake face.
+NEVER_SIGNED = frozenset({"score", "threshold"})
 
 
 class ResultIssuer:
@@ -22,7 +24,9 @@ class ResultIssuer:
     def issue(
         self, tenant_id: str, subject_id: str, purpose: str, method: str, decision: str, **evidence: Any
     ) -> tuple[str, dict[str, Any]]:
-        """A compact ES256 JWT the tenant's backend verifies offline with /v1/keys."""
+        """A compact ES256 JWT the tenant's backend verifies offline with /v1/keys (never with a score)."""
+        if NEVER_SIGNED & evidence.keys():
+            raise ValueError(f"a result token never carries {sorted(NEVER_SIGNED & evidence.keys())}")
         now = self._clock()
         claims = {
             "iss": self._issuer,

@@ -15,6 +15,7 @@ from facegate.errors import (
     ConsentRequiredError,
     FacegateError,
     FallbackRequiredError,
+    InvalidRequestError,
     NotEnrolledError,
     ProbeNotFoundError,
     ReenrolmentRequiredError,
@@ -52,23 +53,40 @@ class Matcher(Protocol):
 class Verification:
     verification_id: str
     decision: str
-    score: float
-    threshold: float
     security_level: str
     model_id: str
     model_version: str
     result_token: str
+    score: float | None = None  # only where the purpose exposes scores (an oracle otherwise)
+    threshold: float | None = None
 
 
-def probe_key(tenant_id: str, probe_id: str) -> str:
-    return f"{PROBE_PREFIX}{tenant_id}/{probe_id}"
+def probe_key(tenant_id: str, probe_id: str, subject_ref: str | None = None) -> str:
+    """A verification probe lives under its subject (erasure finds it); an identification probe has none."""
+    if subject_ref is None:
+        return f"{PROBE_PREFIX}{tenant_id}/{probe_id}"
+    return f"{PROBE_PREFIX}{tenant_id}/{subject_ref}/{probe_id}"
 
 
-def take_probe(uploads: UploadStore, tenant_id: str, probe_id: str | None) -> bytes:
+def subject_probes_prefix(tenant_id: str, subject_ref: str) -> str:
+    """Every probe uploaded for a subject's verification (erased with the subject)."""
+    return f"{PROBE_PREFIX}{tenant_id}/{subject_ref}/"
+
+
+def refuse_image_and_probe(uploads: UploadStore, key: str) -> InvalidRequestError:
+    """Both an inline image and an uploaded probe: ambiguous. The unused probe is deleted all the same."""
+    uploads.delete(key)
+    return InvalidRequestError(
+        "send either an inline image or the probe_id of an upload, not both",
+        errors=[{"loc": ["body", "probe_id"], "msg": "not allowed with image", "type": "image_and_probe_id"}],
+    )
+
+
+def take_probe(uploads: UploadStore, tenant_id: str, probe_id: str | None, subject_ref: str | None = None) -> bytes:
     """Read an uploaded probe (size and type checked) and delete it, whatever happens."""
     if probe_id is None:
         raise ProbeNotFoundError("send an inline image or the probe_id of an upload")
-    key = probe_key(tenant_id, probe_id)
+    key = probe_key(tenant_id, probe_id, subject_ref)
     try:
         return uploads.fetch(key)
     except FacegateError:
@@ -106,9 +124,14 @@ class VerificationService:
         self._auditor = auditor
         self._clock = clock
 
-    def presign_probe(self, caller: CallerContext, content_type: str) -> tuple[str, PresignedUpload]:
+    def presign_probe(
+        self, caller: CallerContext, content_type: str, subject_id: str | None = None
+    ) -> tuple[str, PresignedUpload]:
+        """A probe for verification is bound to its subject (only that subject's verification takes it,
+        and the subject's erasure deletes it); one without a subject serves identification."""
         probe_id = uuid.uuid4().hex
-        return probe_id, self._uploads.presign(probe_key(caller.tenant_id, probe_id), content_type)
+        ref = self._hasher.ref(caller.tenant_id, subject_id) if subject_id is not None else None
+        return probe_id, self._uploads.presign(probe_key(caller.tenant_id, probe_id, ref), content_type)
 
     def verify(
         self,
@@ -121,22 +144,24 @@ class VerificationService:
     ) -> Verification:
         """Checks in order: purpose, consent, lockout, enrolment; then embeds the probe and decides.
 
-        The probe upload (if any) is deleted on every path, before anything else can fail.
+        The probe upload (if any) is deleted on every path, before anything else can fail. The lockout
+        read only answers a locked subject early; what holds the limit under parallel requests is the
+        attempt reserved atomically just before the engine runs. A no_match keeps its reservation as
+        the failure, a match clears the count, and an attempt that ends before a decision (no_face,
+        invalid_image, unsupported or too large image, ...) gives its reservation back.
         """
-        if image is None:
-            image = self._take_probe(caller.tenant_id, probe_id)
-        notice_purpose = self._notices.purpose(caller.tenant_id, purpose)
         ref = self._hasher.ref(caller.tenant_id, subject_id)
+        if image is not None and probe_id is not None:
+            raise refuse_image_and_probe(self._uploads, probe_key(caller.tenant_id, probe_id, ref))
+        if image is None:
+            image = take_probe(self._uploads, caller.tenant_id, probe_id, ref)
+        notice_purpose = self._notices.purpose(caller.tenant_id, purpose)
         state = self._consents.state(caller.tenant_id, ref, purpose)
         if state is None or state.status != "granted":
             raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
         now = self._clock()
         if self._attempts.recent_failures(caller.tenant_id, ref, purpose, now - LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
-            count("FaceLockedOut")
-            raise FallbackRequiredError(
-                "too many failed face attempts; verify another way",
-                methods=self._alternatives(caller.tenant_id, purpose),
-            )
+            raise self._locked_out(caller.tenant_id, purpose)
         engine = self._engine()
         stored = self._templates.for_subject(caller.tenant_id, ref, purpose)
         if not stored:
@@ -144,23 +169,27 @@ class VerificationService:
         current = [t for t in stored if (t.model_id, t.model_version) == (engine.model_id, engine.model_version)]
         if not current:
             raise ReenrolmentRequiredError(model_id=engine.model_id, model_version=engine.model_version)
-        probe = engine.enrol(image)
-        del image
-        score = max(engine.similarity(probe, self._decrypt(caller, ref, template)) for template in current)
-        threshold = engine.threshold(FAR_BY_LEVEL[security_level])
+        reservation = self._attempts.reserve(caller.tenant_id, ref, purpose, now, LOCKOUT_FAILURES, LOCKOUT_WINDOW)
+        if reservation is None:
+            raise self._locked_out(caller.tenant_id, purpose)
+        try:
+            probe = engine.enrol(image)
+            del image
+            score = max(engine.similarity(probe, self._decrypt(caller, ref, template)) for template in current)
+            threshold = engine.threshold(FAR_BY_LEVEL[security_level])
+        except BaseException:
+            self._attempts.release(reservation)  # no decision was made: the attempt does not count
+            raise
         decision = "match" if score >= threshold else "no_match"
         if decision == "match":
             self._attempts.clear(caller.tenant_id, ref, purpose)
-        else:
-            self._attempts.add_failure(caller.tenant_id, ref, purpose, now, LOCKOUT_WINDOW)
+        # A no_match keeps its reservation: that is the counted failure.
         token, claims = self._results.issue(
             caller.tenant_id,
             subject_id,
             purpose,
             method="face",
             decision=decision,
-            score=round(score, 4),
-            threshold=round(threshold, 4),
             security_level=security_level,
             model_id=engine.model_id,
             model_version=engine.model_version,
@@ -176,19 +205,19 @@ class VerificationService:
         )
         count("FaceVerified" if decision == "match" else "FaceNotMatched", level=security_level)
         logger.info("verification decided", subject_ref=ref, purpose=purpose, decision=decision)
+        exposed = notice_purpose.expose_scores
+        if exposed:
+            self._auditor.record(caller, "face.scores_exposed", decision, ref, purpose, verification_id=claims["jti"])
         return Verification(
             verification_id=claims["jti"],
             decision=decision,
-            score=round(score, 4),
-            threshold=round(threshold, 4),
             security_level=security_level,
             model_id=engine.model_id,
             model_version=engine.model_version,
             result_token=token,
+            score=round(score, 4) if exposed else None,
+            threshold=round(threshold, 4) if exposed else None,
         )
-
-    def _take_probe(self, tenant_id: str, probe_id: str | None) -> bytes:
-        return take_probe(self._uploads, tenant_id, probe_id)
 
     def _decrypt(self, caller: CallerContext, ref: str, template: StoredTemplate) -> EngineTemplate:
         """Every decryption of a template is audited before the plaintext exists."""
@@ -200,6 +229,12 @@ class VerificationService:
             template_context(caller.tenant_id, ref, template.purpose),
         )
         return EngineTemplate(template.model_id, template.model_version, data)
+
+    def _locked_out(self, tenant_id: str, purpose: str) -> FallbackRequiredError:
+        count("FaceLockedOut")
+        return FallbackRequiredError(
+            "too many failed face attempts; verify another way", methods=self._alternatives(tenant_id, purpose)
+        )
 
     def _alternatives(self, tenant_id: str, purpose: str) -> list[str]:
         for locale in ("en", "zh-CN"):
