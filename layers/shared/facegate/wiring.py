@@ -117,13 +117,22 @@ class Container:
             engine=lambda: self.biometrics,
             auditor=self.auditor,
             gallery_add=self._gallery_add,
+            gallery_remove=self._gallery_remove,
         )
 
-    def _gallery_add(self, tenant_id: str, purpose: str, ref: str, template: EngineTemplate) -> None:
+    def _gallery_add(self, tenant_id: str, purpose: str, ref: str, template_id: str, template: EngineTemplate) -> None:
         from facegate.services.gallery import gallery_id
 
         gallery = gallery_id(tenant_id, purpose, template.model_id, template.model_version)
-        self.gallery.add(gallery, ref, self.biometrics.vector(template), (template.model_id, template.model_version))
+        model = (template.model_id, template.model_version)
+        self.gallery.add(gallery, ref, template_id, self.biometrics.vector(template), model)
+
+    def _gallery_remove(self, tenant_id: str, purpose: str, ref: str, template_id: str) -> None:
+        from facegate.services.gallery import gallery_id
+
+        engine = self.biometrics
+        gallery = gallery_id(tenant_id, purpose, engine.model_id, engine.model_version)
+        self.gallery.discard(gallery, ref, lambda row_template: row_template == template_id)
 
     def gallery_store(self, dim: int) -> GalleryStore:
         from facegate.repositories.galleries import GalleryRepository
@@ -214,9 +223,10 @@ class Container:
             enqueue=sqs_sender(self.session.client("sqs"), s.deletion_queue_url),
             auditor=self.auditor,
             issuer=s.issuer,
-            gallery_discard=lambda tenant, ref, purposes: self.gallery_remover.discard_everywhere(
-                tenant, ref, purposes
+            gallery_discard=lambda tenant, ref, purposes, doomed: self.gallery_remover.discard_everywhere(
+                tenant, ref, purposes, doomed
             ),
+            end_consents=self.consents.withdraw_all,
         )
 
     def retry_later(self, queue_url: str, receipt_handle: str, receive_count: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
@@ -30,6 +30,8 @@ class EnrolmentItem(Model):
     template_expires_at = NumberAttribute(null=True)
     actor = UnicodeAttribute()
     subject_sealed = BinaryAttribute(legacy_encoding=False, null=True)
+    consent_epoch = UnicodeAttribute(null=True)  # the consent period the enrolment was started under
+    replace = BooleanAttribute(null=True)  # a deliberate replacement of the subject's templates
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = NumberAttribute()  # the job record itself is kept for 30 days
@@ -53,6 +55,8 @@ class Enrolment:
     model_version: str | None = None
     template_expires_at: int | None = None
     subject_sealed: bytes | None = None
+    consent_epoch: str | None = None
+    replace: bool = False
 
 
 def _key(tenant_id: str, subject_ref: str, enrolment_id: str) -> tuple[str, str]:
@@ -77,6 +81,8 @@ class EnrolmentRepository:
             updated_at=job.updated_at,
             expires_at=job.expires_at,
             subject_sealed=job.subject_sealed,
+            consent_epoch=job.consent_epoch,
+            replace=job.replace or None,
         ).save(condition=EnrolmentItem.pk.does_not_exist())
 
     def get(self, tenant_id: str, subject_ref: str, enrolment_id: str) -> Enrolment | None:
@@ -101,6 +107,8 @@ class EnrolmentRepository:
             model_version=item.model_version,
             template_expires_at=int(item.template_expires_at) if item.template_expires_at else None,
             subject_sealed=bytes(item.subject_sealed) if item.subject_sealed else None,
+            consent_epoch=item.consent_epoch,
+            replace=bool(item.replace),
         )
 
     def finish(self, job: Enrolment) -> None:
