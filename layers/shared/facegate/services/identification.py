@@ -172,7 +172,7 @@ class IdentificationService:
         ref, template_id = parse_row(row)
         state = self._consents.state(caller.tenant_id, ref, purpose)
         usable = usable_templates(self._templates.for_subject(caller.tenant_id, ref, purpose), state)
-        if template_id is not None:  # rows written before they named their template: any usable one
+        if template_id is not None:  # a row written before rows named their template: any usable one
             usable = [t for t in usable if t.template_id == template_id]
         for template in usable:
             if template.subject_sealed:
