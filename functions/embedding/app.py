@@ -64,7 +64,9 @@ def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Respo
     def operation(request: dict[str, Any]) -> dict[str, Any]:
         parsed = StartEnrolmentRequest.model_validate(request)
         image = decode_base64_image(parsed.image) if parsed.image is not None else None
-        started = container().enrolments.start(who, subject_id, parsed.purpose, image, parsed.content_type)
+        started = container().enrolments.start(
+            who, subject_id, parsed.purpose, image, parsed.content_type, replace_existing=parsed.replace
+        )
         upload = started.upload.__dict__ if started.upload else None
         return _response(subject_id, started.job, upload)
 

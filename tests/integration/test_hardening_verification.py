@@ -318,7 +318,8 @@ def test_identification_names_candidates_without_scores_by_default(
         enable(api, tenant=tenant)
         enrol_for_identification(api, subject_id, person[0], tenant=tenant)
         status, body = identify(api, person[1], tenant=tenant)
-        assert status == 200 and body["candidates"][0]["subject_id"] == subject_id, body
+        # (other tests may have enrolled the same person in this tenant under other subject ids)
+        assert status == 200 and subject_id in [c["subject_id"] for c in body["candidates"]], body
         assert "threshold" not in body and all("score" not in c for c in body["candidates"])
         # Exposing scores leaves the 1:N switch as it is (no assessment id needed to change another setting)
         reply = api.call("PUT", f"/v1/purposes/{PURPOSE}", {"expose_scores": True}, tenant=tenant)

@@ -151,3 +151,15 @@ class ProbeNotFoundError(FacegateError):
 
 class IdentificationDisabledError(FacegateError):
     status, code, title = 403, "identification_disabled", "1:N identification is not enabled for this purpose"
+
+
+class EnrolmentMismatchError(FacegateError):
+    status, code, title = (
+        409,
+        "enrolment_mismatch",
+        "The face does not match the subject's enrolment for this purpose; send replace: true to replace it",
+    )
+
+
+class TooManyTemplatesError(FacegateError):
+    status, code, title = 409, "too_many_templates", "The subject has as many templates for this purpose as allowed"

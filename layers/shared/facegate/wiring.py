@@ -143,14 +143,23 @@ class Container:
             engine=lambda: self.biometrics,
             auditor=self.auditor,
             gallery_add=self._gallery_add,
+            gallery_remove=self._gallery_remove,
             clock=self.now,
         )
 
-    def _gallery_add(self, tenant_id: str, purpose: str, ref: str, template: EngineTemplate) -> None:
+    def _gallery_add(self, tenant_id: str, purpose: str, ref: str, template_id: str, template: EngineTemplate) -> None:
         from facegate.services.gallery import gallery_id
 
         gallery = gallery_id(tenant_id, purpose, template.model_id, template.model_version)
-        self.gallery.add(gallery, ref, self.biometrics.vector(template), (template.model_id, template.model_version))
+        model = (template.model_id, template.model_version)
+        self.gallery.add(gallery, ref, template_id, self.biometrics.vector(template), model)
+
+    def _gallery_remove(self, tenant_id: str, purpose: str, ref: str, template_id: str) -> None:
+        from facegate.services.gallery import gallery_id
+
+        engine = self.biometrics
+        gallery = gallery_id(tenant_id, purpose, engine.model_id, engine.model_version)
+        self.gallery.discard(gallery, ref, lambda row_template: row_template == template_id)
 
     def gallery_store(self, dim: int) -> GalleryStore:
         from facegate.repositories.galleries import GalleryRepository
@@ -241,9 +250,10 @@ class Container:
             enqueue=sqs_sender(self.sqs, s.deletion_queue_url),
             auditor=self.auditor,
             issuer=s.issuer,
-            gallery_discard=lambda tenant, ref, purposes: self.gallery_remover.discard_everywhere(
-                tenant, ref, purposes
+            gallery_discard=lambda tenant, ref, purposes, doomed: self.gallery_remover.discard_everywhere(
+                tenant, ref, purposes, doomed
             ),
+            end_consents=self.consents.withdraw_all,
             end_overdue_enrolments=lambda: self.enrolments.end_overdue(),
             clock=self.now,
         )

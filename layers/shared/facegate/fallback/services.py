@@ -55,6 +55,7 @@ from facegate.repositories.consents import ConsentRepository
 from facegate.repositories.templates import TemplateRepository
 from facegate.services.audit import Auditor
 from facegate.services.consent import NoticeService
+from facegate.services.face_data import usable_templates
 from facegate.services.results import ResultIssuer
 from facegate.services.verification import LOCKOUT_FAILURES, LOCKOUT_WINDOW
 from facegate.tenancy import CallerContext
@@ -376,7 +377,7 @@ class SessionService:
         consent = state.status if state else "absent"
         if consent != "granted":
             return False, consent
-        if not self._templates.for_subject(tenant_id, ref, purpose):
+        if not usable_templates(self._templates.for_subject(tenant_id, ref, purpose), state):
             return False, consent
         if self._attempts.recent_failures(tenant_id, ref, purpose, now - LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
             count("FaceLockoutServed")

@@ -19,6 +19,14 @@ class StartEnrolmentRequest(BaseModel):
         None, description="Inline image, base64 (at most 5 MB decoded). Omit to get a presigned upload."
     )
     content_type: ContentType = Field("image/jpeg", description="Content type of the upload to come")
+    replace: bool = Field(
+        False,
+        description=(
+            "Replace the subject's templates for this purpose with this face (audited). Without it, a "
+            "further enrolment must match the existing ones at the high level (else 409 "
+            "enrolment_mismatch), and at most 5 are kept (else 409 too_many_templates)."
+        ),
+    )
 
 
 class UploadInstructions(BaseModel):

@@ -1,12 +1,16 @@
 """Consent records: an append-only, hash-chained history per subject plus the current state per purpose.
 
 Keys hold only the subject's keyed hash (`subject_ref`), never the tenant's raw subject id.
+
+A purpose's state also names its *consent epoch*: the record id of the grant that began the current
+uninterrupted granted period. Face data is stamped with the epoch it was enrolled under and is usable
+only while the state is granted with that same epoch (see facegate.services.face_data).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -54,6 +58,9 @@ class ConsentStateItem(Model):
     notice_sha256 = UnicodeAttribute()
     age_band = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    # Set while granted; absent on states written before epochs existed (derived from the history).
+    epoch = UnicodeAttribute(null=True)
+    epoch_started_at = UnicodeAttribute(null=True)
 
 
 class ConsentHeadItem(Model):
@@ -97,6 +104,12 @@ class ConsentState:
     notice_sha256: str
     age_band: str
     updated_at: str
+    epoch: str | None = None  # the record id of the grant that began the current granted period
+    epoch_started_at: str | None = None  # that grant's created_at
+
+    @property
+    def active(self) -> bool:
+        return self.status == "granted" and self.epoch is not None
 
 
 class ConsentRepository:
@@ -108,12 +121,20 @@ class ConsentRepository:
 
     def head(self, tenant_id: str, subject_ref: str) -> str:
         try:
-            return ConsentHeadItem.get(subject_pk(tenant_id, subject_ref), "HEAD").head_hash
+            return ConsentHeadItem.get(subject_pk(tenant_id, subject_ref), "HEAD", consistent_read=True).head_hash
         except ConsentHeadItem.DoesNotExist:
             return GENESIS_HASH
 
-    def append(self, record: ConsentRecord, status: str) -> None:
-        """Append a record and move the purpose's state, atomically, only if the chain head is unchanged."""
+    def append(
+        self,
+        record: ConsentRecord,
+        status: str,
+        epoch: str | None = None,
+        epoch_started_at: str | None = None,
+        previous_record_id: str | None = None,
+    ) -> None:
+        """Append a record and move the purpose's state, atomically, only if the chain head and the
+        purpose's state are unchanged (the epoch was derived from `previous_record_id`'s state)."""
         pk = subject_pk(record.tenant_id, record.subject_ref)
         event = ConsentEventItem(
             pk=pk,
@@ -143,6 +164,13 @@ class ConsentRepository:
             notice_sha256=record.notice_sha256,
             age_band=record.age_band,
             updated_at=record.created_at,
+            epoch=epoch,
+            epoch_started_at=epoch_started_at,
+        )
+        state_condition = (
+            ConsentStateItem.sk.does_not_exist()
+            if previous_record_id is None
+            else ConsentStateItem.record_id == previous_record_id
         )
         head_condition = (
             ConsentHeadItem.pk.does_not_exist()
@@ -160,7 +188,7 @@ class ConsentRepository:
                     condition=head_condition,
                 )
                 tx.save(event, condition=ConsentEventItem.sk.does_not_exist())
-                tx.save(state)
+                tx.save(state, condition=state_condition)
         except TransactWriteError as error:
             raise conflict_from(error) from error
 
@@ -169,10 +197,29 @@ class ConsentRepository:
         return [_state(item) for item in items]
 
     def state(self, tenant_id: str, subject_ref: str, purpose: str) -> ConsentState | None:
+        """The purpose's current state (a strongly consistent read: a withdrawal counts at once)."""
         try:
-            return _state(ConsentStateItem.get(subject_pk(tenant_id, subject_ref), f"STATE#{purpose}"))
+            item = ConsentStateItem.get(subject_pk(tenant_id, subject_ref), f"STATE#{purpose}", consistent_read=True)
         except ConsentStateItem.DoesNotExist:
             return None
+        state = _state(item)
+        if state.status == "granted" and state.epoch is None:
+            state = self._derive_epoch(tenant_id, subject_ref, state)
+        return state
+
+    def _derive_epoch(self, tenant_id: str, subject_ref: str, state: ConsentState) -> ConsentState:
+        """A state written before epochs existed: its epoch is the first grant of the trailing run of
+        grants of that purpose in the history (the history is ordered by time)."""
+        start: ConsentRecord | None = None
+        for record in reversed(self.history(tenant_id, subject_ref)):
+            if record.purpose != state.purpose:
+                continue
+            if record.action != "granted":
+                break
+            start = record
+        if start is None:  # no history to read it from: the state's own record began the period
+            return replace(state, epoch=state.record_id, epoch_started_at=state.updated_at)
+        return replace(state, epoch=start.record_id, epoch_started_at=start.created_at)
 
     def history(self, tenant_id: str, subject_ref: str) -> list[ConsentRecord]:
         items = ConsentEventItem.query(subject_pk(tenant_id, subject_ref), ConsentEventItem.sk.startswith("EVENT#"))
@@ -188,6 +235,8 @@ def _state(item: ConsentStateItem) -> ConsentState:
         notice_sha256=item.notice_sha256,
         age_band=item.age_band,
         updated_at=item.updated_at,
+        epoch=item.epoch,
+        epoch_started_at=item.epoch_started_at,
     )
 
 

@@ -27,6 +27,7 @@ class DeletionItem(Model):
     subject_ref = UnicodeAttribute(null=True)  # removed on completion
     scope = UnicodeAttribute()  # subject | purpose
     purposes = ListAttribute(of=UnicodeAttribute, null=True)
+    ended_epoch = UnicodeAttribute(null=True)  # a withdrawal: the consent period it ended
     status = UnicodeAttribute()
     counts = UnicodeAttribute(null=True)  # JSON {store: removed}
     receipt = UnicodeAttribute(null=True)
@@ -44,6 +45,7 @@ class DeletionJob:
     status: str = "queued"
     subject_ref: str | None = None
     purposes: list[str] | None = None
+    ended_epoch: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     receipt: str | None = None
     completed_at: str | None = None
@@ -68,6 +70,7 @@ class DeletionRepository:
                 subject_ref=job.subject_ref,
                 scope=job.scope,
                 purposes=job.purposes,
+                ended_epoch=job.ended_epoch,
                 status=job.status,
                 requested_at=job.requested_at,
             ).save(condition=DeletionItem.sk.does_not_exist())
@@ -90,6 +93,7 @@ class DeletionRepository:
             status=item.status,
             subject_ref=item.subject_ref,
             purposes=[str(p) for p in item.purposes] if item.purposes else None,
+            ended_epoch=item.ended_epoch,
             counts=json.loads(item.counts) if item.counts else {},
             receipt=item.receipt,
             completed_at=item.completed_at,

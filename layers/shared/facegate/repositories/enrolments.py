@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
@@ -38,6 +38,8 @@ class EnrolmentItem(Model):
     template_expires_at = NumberAttribute(null=True)
     actor = UnicodeAttribute()
     subject_sealed = BinaryAttribute(legacy_encoding=False, null=True)
+    consent_epoch = UnicodeAttribute(null=True)  # the consent period the enrolment was started under
+    replace = BooleanAttribute(null=True)  # a deliberate replacement of the subject's templates
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     expires_at = NumberAttribute()  # the job record itself is kept for 30 days
@@ -65,6 +67,8 @@ class Enrolment:
     subject_sealed: bytes | None = None
     phase: str | None = None
     deadline: int | None = None
+    consent_epoch: str | None = None
+    replace: bool = False
 
 
 def _key(tenant_id: str, subject_ref: str, enrolment_id: str) -> tuple[str, str]:
@@ -91,6 +95,8 @@ def _job(item: EnrolmentItem) -> Enrolment:
         subject_sealed=bytes(item.subject_sealed) if item.subject_sealed else None,
         phase=item.phase,
         deadline=int(item.deadline) if item.deadline is not None else None,
+        consent_epoch=item.consent_epoch,
+        replace=bool(item.replace),
     )
 
 
@@ -118,6 +124,8 @@ class EnrolmentRepository:
             subject_sealed=job.subject_sealed,
             phase=job.phase,
             deadline=job.deadline,
+            consent_epoch=job.consent_epoch,
+            replace=job.replace or None,
         ).save(condition=EnrolmentItem.pk.does_not_exist())
 
     def get(self, tenant_id: str, subject_ref: str, enrolment_id: str) -> Enrolment | None:

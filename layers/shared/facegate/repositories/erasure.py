@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 _deserialize = TypeDeserializer().deserialize
+_serialize = TypeSerializer().serialize
 
 
 @dataclass(frozen=True)
@@ -46,19 +48,35 @@ class ErasureRepository:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def delete(self, store: TableStore, items: list[dict[str, Any]]) -> int:
+    def delete(
+        self, store: TableStore, items: list[dict[str, Any]], guard: str | None = "created_at"
+    ) -> list[dict[str, Any]]:
+        """Delete each item only if it is still the one that was read (same `guard` attribute, when it
+        has one), so that an item written since under the same key stays. Returns those deleted."""
+        deleted = []
         for item in items:
-            self._ddb.delete_item(
-                TableName=store.table,
-                Key={store.partition: {"S": item[store.partition]}, store.sort: {"S": item[store.sort]}},
-            )
-        return len(items)
+            condition: dict[str, Any] = {}
+            if guard is not None and guard in item:
+                condition = {
+                    "ConditionExpression": "#guard = :guard",
+                    "ExpressionAttributeNames": {"#guard": guard},
+                    "ExpressionAttributeValues": {":guard": _serialize(item[guard])},
+                }
+            try:
+                self._ddb.delete_item(
+                    TableName=store.table,
+                    Key={store.partition: {"S": item[store.partition]}, store.sort: {"S": item[store.sort]}},
+                    **condition,
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    continue  # replaced since it was read: not ours to erase
+                raise
+            deleted.append(item)
+        return deleted
 
     def put(self, table: str, item: dict[str, Any]) -> None:
-        from boto3.dynamodb.types import TypeSerializer
-
-        serializer = TypeSerializer()
-        self._ddb.put_item(TableName=table, Item={k: serializer.serialize(v) for k, v in item.items()})
+        self._ddb.put_item(TableName=table, Item={k: _serialize(v) for k, v in item.items()})
 
     def delete_objects(self, bucket: str, prefix: str) -> int:
         removed = 0

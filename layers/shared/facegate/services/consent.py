@@ -112,7 +112,7 @@ class ConsentService:
             )
         _check_guardian(request)
         ref = self._hasher.ref(caller.tenant_id, subject_id)
-        record = self._append(
+        record, ended = self._append(
             caller,
             ref,
             action=request.decision,
@@ -124,15 +124,31 @@ class ConsentService:
             age_band=request.age_band,
             guardian=request.guardian.model_dump() if request.guardian else None,
         )
+        if ended is not None:
+            # A refusal that ends a granted period is a withdrawal of it: its face data is erased too.
+            self._announce_withdrawal(record, ended)
         self._auditor.record(caller, f"consent.{request.decision}", "ok", ref, request.purpose)
         count("ConsentGranted" if request.decision == "granted" else "ConsentRefused")
         logger.info("consent recorded", subject_ref=ref, purpose=request.purpose, decision=request.decision)
         return record
 
-    def withdraw(self, caller: CallerContext, subject_id: str, purpose: str) -> ConsentRecord:
-        """Withdraw at once; announces ConsentWithdrawn so that the face data is erased."""
+    def withdraw(self, caller: CallerContext, subject_id: str, purpose: str, announce: bool = True) -> ConsentRecord:
+        """Withdraw at once; announces ConsentWithdrawn so that the face data is erased (a subject's
+        erasure withdraws without announcing: its own job erases every purpose)."""
         self._notices.purpose(caller.tenant_id, purpose)
+        return self._withdraw(caller, self._hasher.ref(caller.tenant_id, subject_id), purpose, announce)
+
+    def withdraw_all(self, caller: CallerContext, subject_id: str) -> list[ConsentRecord]:
+        """Withdraw every granted purpose, unannounced: a subject's erasure request, whose own job
+        erases every purpose. From then on the subject's face data is never used again."""
         ref = self._hasher.ref(caller.tenant_id, subject_id)
+        return [
+            self._withdraw(caller, ref, state.purpose, announce=False)
+            for state in self._consents.states(caller.tenant_id, ref)
+            if state.status == ACTIVE
+        ]
+
+    def _withdraw(self, caller: CallerContext, ref: str, purpose: str, announce: bool) -> ConsentRecord:
         state = self._consents.state(caller.tenant_id, ref, purpose)
         if state is None:
             raise ConsentNotFoundError(f"no consent record for purpose '{purpose}'")
@@ -140,7 +156,7 @@ class ConsentService:
             # Withdrawing twice, or withdrawing a refusal, changes nothing: answer the last record.
             return self._find(caller.tenant_id, ref, state.record_id)
         last = self._find(caller.tenant_id, ref, state.record_id)
-        record = self._append(
+        record, ended = self._append(
             caller,
             ref,
             action="withdrawn",
@@ -152,16 +168,8 @@ class ConsentService:
             age_band=state.age_band,
             guardian=None,
         )
-        self._publisher.publish(
-            "ConsentWithdrawn",
-            {
-                "tenant_id": caller.tenant_id,
-                "subject_ref": ref,
-                "purpose": purpose,
-                "record_id": record.record_id,
-                "withdrawn_at": record.created_at,
-            },
-        )
+        if announce and ended is not None:
+            self._announce_withdrawal(record, ended)
         self._auditor.record(caller, "consent.withdrawn", "ok", ref, purpose)
         count("ConsentWithdrawn")
         logger.info("consent withdrawn", subject_ref=ref, purpose=purpose)
@@ -176,7 +184,21 @@ class ConsentService:
     def is_active(self, tenant_id: str, subject_id: str, purpose: str) -> bool:
         """What the face functions ask before touching any face data."""
         state = self._consents.state(tenant_id, self._hasher.ref(tenant_id, subject_id), purpose)
-        return state is not None and state.status == ACTIVE
+        return state is not None and state.active
+
+    def _announce_withdrawal(self, record: ConsentRecord, ended_epoch: str) -> None:
+        """ConsentWithdrawn → the deletion queue: erase the face data of the period that ended."""
+        self._publisher.publish(
+            "ConsentWithdrawn",
+            {
+                "tenant_id": record.tenant_id,
+                "subject_ref": record.subject_ref,
+                "purpose": record.purpose,
+                "record_id": record.record_id,
+                "withdrawn_at": record.created_at,
+                "epoch": ended_epoch,
+            },
+        )
 
     def _find(self, tenant_id: str, ref: str, record_id: str) -> ConsentRecord:
         for record in reversed(self._consents.history(tenant_id, ref)):
@@ -184,23 +206,46 @@ class ConsentService:
                 return record
         raise ConsentNotFoundError()
 
-    def _append(self, caller: CallerContext, ref: str, **fields: Any) -> ConsentRecord:
-        """Link the record to the subject's chain, sign it, store it; retry once if another write won."""
+    def _append(self, caller: CallerContext, ref: str, **fields: Any) -> tuple[ConsentRecord, str | None]:
+        """Link the record to the subject's chain, sign it, store it; retry if another write won.
+
+        Also moves the purpose's consent epoch: a grant after a grant keeps it (e.g. consent to a new
+        notice version), a grant after anything else begins a new one, and a refusal or withdrawal ends
+        it. Returns the record and the epoch it ended, if any. The state is read after the chain head and
+        the write is conditional on both, so the epoch is never derived from a stale state.
+        """
         for attempt in range(3):
+            head = self._consents.head(caller.tenant_id, ref)
+            previous = self._consents.state(caller.tenant_id, ref, fields["purpose"])
             record = ConsentRecord(
                 record_id=uuid.uuid4().hex,
                 tenant_id=caller.tenant_id,
                 subject_ref=ref,
                 created_at=iso(self._clock()),
-                prev_hash=self._consents.head(caller.tenant_id, ref),
+                prev_hash=head,
                 request_id=caller.request_id,
                 **fields,
             )
             record = replace(record, record_hash=record_hash(record))
             record = replace(record, receipt=self._signer.sign(self._receipt_claims(record), typ="JWT"))
+            was_active = previous is not None and previous.active
+            epoch: str | None = None
+            started: str | None = None
+            if record.action == ACTIVE:
+                if previous is not None and previous.active:
+                    epoch, started = previous.epoch, previous.epoch_started_at
+                else:
+                    epoch, started = record.record_id, record.created_at
             try:
-                self._consents.append(record, status=record.action)
-                return record
+                self._consents.append(
+                    record,
+                    status=record.action,
+                    epoch=epoch,
+                    epoch_started_at=started,
+                    previous_record_id=previous.record_id if previous else None,
+                )
+                ended = previous.epoch if was_active and record.action != ACTIVE and previous else None
+                return record, ended
             except ConflictError:
                 if attempt == 2:
                     raise

@@ -1,4 +1,9 @@
-"""Enrolment: one photo of a consenting person → one encrypted template. The photo never outlives it."""
+"""Enrolment: one photo of a consenting person → one encrypted template. The photo never outlives it.
+
+A subject's enrolment for a purpose is one person: a further enrolment must match the templates
+already usable at the `high` level (else 409 `enrolment_mismatch`), at most TEMPLATE_CAP templates are
+kept (else 409 `too_many_templates`), and only an explicit, audited replacement starts again.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from facegate.adapters.envelope import EnvelopeCipher, pack_sealed
+from facegate.adapters.envelope import EnvelopeCipher, Sealed, pack_sealed
 from facegate.adapters.uploads import PRESIGN_SECONDS, PresignedUpload, UploadStore
 from facegate.biometrics import EngineTemplate
 from facegate.errors import (
     ConflictError,
     ConsentRequiredError,
+    EnrolmentMismatchError,
     EnrolmentNotFoundError,
     FacegateError,
     ImageTooLargeError,
     ProcessingInterruptedError,
+    TooManyTemplatesError,
     UploadNotReceivedError,
 )
 from facegate.hashing import SubjectHasher
+from facegate.models.verification import FAR_BY_LEVEL
 from facegate.observability import count, logger
 from facegate.repositories.base import iso, utcnow
 from facegate.repositories.consents import ConsentRepository
@@ -28,6 +36,7 @@ from facegate.repositories.enrolments import Enrolment, EnrolmentRepository
 from facegate.repositories.templates import StoredTemplate, TemplateRepository
 from facegate.services.audit import Auditor
 from facegate.services.consent import NoticeService
+from facegate.services.face_data import usable_templates
 from facegate.tenancy import CallerContext
 
 JOB_RECORD_DAYS = 30
@@ -38,12 +47,16 @@ PROCESSING_SECONDS = 120
 # S3's event for an upload made just before the presigned URL expired reaches the function within this.
 UPLOAD_GRACE_SECONDS = 120
 UPLOAD_SECONDS = PRESIGN_SECONDS + UPLOAD_GRACE_SECONDS
+TEMPLATE_CAP = 5  # templates per subject and purpose
+CONSISTENCY_LEVEL = "high"  # a further enrolment must match the existing ones at this level
 
 
 class Enroller(Protocol):
     """What the service needs of the face engine (facegate.biometrics.FaceBiometrics)."""
 
     def enrol(self, image: bytes) -> EngineTemplate: ...
+    def similarity(self, a: EngineTemplate, b: EngineTemplate) -> float: ...
+    def threshold(self, far: float) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,8 @@ def subject_id_context(tenant_id: str, subject_ref: str) -> dict[str, str]:
     return {"tenant": tenant_id, "subject": subject_ref, "field": "subject_id"}
 
 
-GalleryHook = Callable[[str, str, str, EngineTemplate], None]  # tenant, purpose, subject_ref, template
+GalleryHook = Callable[[str, str, str, str, EngineTemplate], None]  # tenant, purpose, ref, template_id, template
+GalleryRemoveHook = Callable[[str, str, str, str], None]  # tenant, purpose, subject_ref, template_id
 
 
 class EnrolmentService:
@@ -89,6 +103,7 @@ class EnrolmentService:
         engine: Callable[[], Enroller],
         auditor: Auditor,
         gallery_add: GalleryHook | None = None,
+        gallery_remove: GalleryRemoveHook | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._notices = notices
@@ -101,15 +116,28 @@ class EnrolmentService:
         self._engine = engine
         self._auditor = auditor
         self._gallery_add = gallery_add
+        self._gallery_remove = gallery_remove
         self._clock = clock
 
     def start(
-        self, caller: CallerContext, subject_id: str, purpose: str, image: bytes | None, content_type: str
+        self,
+        caller: CallerContext,
+        subject_id: str,
+        purpose: str,
+        image: bytes | None,
+        content_type: str,
+        replace_existing: bool = False,
     ) -> EnrolmentStarted:
-        """Inline image: processed now (errors raised, job marked failed). Otherwise: a presigned upload."""
+        """Inline image: processed now (errors raised, job marked failed). Otherwise: a presigned upload.
+
+        With `replace_existing`, the subject's earlier templates of the purpose are void once the new one is
+        stored, and erased (audited); otherwise the new face must match them.
+        """
         self._notices.purpose(caller.tenant_id, purpose)
         ref = self._hasher.ref(caller.tenant_id, subject_id)
-        self._require_consent(caller.tenant_id, ref, purpose)
+        state = self._consents.state(caller.tenant_id, ref, purpose)
+        if state is None or not state.active:
+            raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
         if image is not None and len(image) > self._uploads.max_bytes:
             raise ImageTooLargeError(f"the image may be at most {self._uploads.max_bytes} bytes")
         now = self._clock()
@@ -131,6 +159,8 @@ class EnrolmentService:
             ),
             phase=phase,
             deadline=int((now + timedelta(seconds=seconds)).timestamp()),
+            consent_epoch=state.epoch,
+            replace=replace_existing,
         )
         self._jobs.create(job)
         if image is None:
@@ -224,16 +254,26 @@ class EnrolmentService:
             deadline = int(created.timestamp()) + UPLOAD_SECONDS + PROCESSING_SECONDS
         return int(self._clock().timestamp()) > deadline  # whole seconds, as the stored deadline
 
-    def _require_consent(self, tenant_id: str, ref: str, purpose: str) -> None:
-        state = self._consents.state(tenant_id, ref, purpose)
-        if state is None or state.status != "granted":
-            raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
+    def _consent_epoch(self, job: Enrolment) -> str:
+        """The consent period the template will belong to: the one the enrolment started under, if it
+        is still the active one. A photo that arrives after that period ended is refused."""
+        state = self._consents.state(job.tenant_id, job.subject_ref, job.purpose)
+        if state is None or not state.active or state.epoch is None:
+            raise ConsentRequiredError(f"the subject has no active consent for '{job.purpose}'")
+        started_in_period = (
+            job.consent_epoch == state.epoch
+            if job.consent_epoch is not None  # jobs started before epochs existed: by time
+            else job.created_at >= (state.epoch_started_at or "")
+        )
+        if not started_in_period:
+            raise ConsentRequiredError("consent was withdrawn after this enrolment started; start again")
+        return state.epoch
 
     def _process(self, job: Enrolment, image: bytes, request_id: str | None) -> tuple[Enrolment, FacegateError | None]:
         caller = CallerContext(job.tenant_id, job.actor, frozenset(), request_id)
         try:
             # Consent may have been withdrawn between the presigned POST and the upload.
-            self._require_consent(job.tenant_id, job.subject_ref, job.purpose)
+            epoch = self._consent_epoch(job)
             template = self._engine().enrol(image)
         except FacegateError as error:
             return self._fail(job, error, request_id), error
@@ -244,25 +284,27 @@ class EnrolmentService:
         expires_at = int((now + timedelta(days=purpose.retention_days)).timestamp())
         template_id = uuid.uuid4().hex
         sealed = self._cipher.seal(template.data, template_context(job.tenant_id, job.subject_ref, job.purpose))
-        self._templates.put(
-            StoredTemplate(
-                tenant_id=job.tenant_id,
-                subject_ref=job.subject_ref,
-                purpose=job.purpose,
-                template_id=template_id,
-                enrolment_id=job.enrolment_id,
-                model_id=template.model_id,
-                model_version=template.model_version,
-                ciphertext=sealed.ciphertext,
-                encrypted_key=sealed.encrypted_key,
-                nonce=sealed.nonce,
-                created_at=iso(now),
-                expires_at=expires_at,
-                subject_sealed=job.subject_sealed,
+        try:
+            stored, earlier = self._store_numbered(
+                caller, job, template, epoch, template_id, sealed, iso(now), expires_at
             )
-        )
-        if purpose.identification_enabled and self._gallery_add is not None:
-            self._gallery_add(job.tenant_id, job.purpose, job.subject_ref, template)
+        except FacegateError as error:
+            return self._fail(job, error, request_id), error
+        gallery = purpose.identification_enabled
+        if gallery and self._gallery_add is not None:
+            self._gallery_add(job.tenant_id, job.purpose, job.subject_ref, template_id, template)
+        try:
+            # Consent may have ended while we wrote; then an erasure job may have missed what we wrote.
+            self._consent_epoch(job)
+        except ConsentRequiredError as error:
+            self._templates.delete(stored)
+            if gallery and self._gallery_remove is not None:
+                self._gallery_remove(job.tenant_id, job.purpose, job.subject_ref, template_id)
+            return self._fail(job, error, request_id), error
+        if job.replace:
+            replaced = sum(self._templates.delete(old) for old in earlier)
+            self._auditor.record(caller, "enrolment.replaced", "ok", job.subject_ref, job.purpose, replaced=replaced)
+            count("EnrolmentReplaced")
         done = replace(
             job,
             status="completed",
@@ -277,6 +319,102 @@ class EnrolmentService:
         count("FaceEnrolled")
         logger.info("enrolment completed", subject_ref=job.subject_ref, purpose=job.purpose)
         return done, None
+
+    def _store_numbered(
+        self,
+        caller: CallerContext,
+        job: Enrolment,
+        template: EngineTemplate,
+        epoch: str,
+        template_id: str,
+        sealed: Sealed,
+        created_at: str,
+        expires_at: int,
+    ) -> tuple[StoredTemplate, list[StoredTemplate]]:
+        """Check the new template against the subject's usable ones, then store it under the next free
+        number (a conditional single-item put). Whoever loses the number to a concurrent enrolment reads
+        again, so it is compared with the winner's template and counted against the cap with it.
+        Returns the stored template and the templates there were before it."""
+        opened: dict[str, EngineTemplate] = {}
+        for _ in range(2 * TEMPLATE_CAP + 2):
+            state = self._consents.state(job.tenant_id, job.subject_ref, job.purpose)
+            existing = self._templates.for_subject(job.tenant_id, job.subject_ref, job.purpose, consistent=True)
+            if not job.replace:
+                self._check_same_person(caller, template, usable_templates(existing, state), opened)
+            stored = StoredTemplate(
+                tenant_id=job.tenant_id,
+                subject_ref=job.subject_ref,
+                purpose=job.purpose,
+                template_id=template_id,
+                enrolment_id=job.enrolment_id,
+                model_id=template.model_id,
+                model_version=template.model_version,
+                ciphertext=sealed.ciphertext,
+                encrypted_key=sealed.encrypted_key,
+                nonce=sealed.nonce,
+                created_at=created_at,
+                expires_at=expires_at,
+                subject_sealed=job.subject_sealed,
+                consent_epoch=epoch,
+                seq=max((t.seq for t in existing), default=0) + 1,
+                replacement=job.replace,
+            )
+            try:
+                self._templates.put(stored)
+            except ConflictError:
+                logger.info("template number taken by a concurrent enrolment; reading again")
+                continue
+            return stored, existing
+        raise ConflictError("too many concurrent enrolments for this subject; retry")
+
+    def _check_same_person(
+        self,
+        caller: CallerContext,
+        template: EngineTemplate,
+        usable: list[StoredTemplate],
+        opened: dict[str, EngineTemplate],
+    ) -> None:
+        """A further enrolment must be the enrolled person (best score at `high`), within the cap."""
+        if not usable:
+            return
+        if len(usable) >= TEMPLATE_CAP:
+            count("EnrolmentRefused", reason="too_many_templates")
+            raise TooManyTemplatesError(
+                f"at most {TEMPLATE_CAP} templates per subject and purpose; enrol with replace: true to start again",
+                limit=TEMPLATE_CAP,
+            )
+        model = (template.model_id, template.model_version)
+        comparable = [t for t in usable if (t.model_id, t.model_version) == model]
+        if not comparable:
+            count("EnrolmentRefused", reason="enrolment_mismatch")
+            raise EnrolmentMismatchError(
+                "the subject's enrolment was made by another model version and cannot be compared; "
+                "enrol with replace: true to replace it"
+            )
+        engine = self._engine()
+        best = max(engine.similarity(template, self._open(caller, stored, opened)) for stored in comparable)
+        if best < engine.threshold(FAR_BY_LEVEL[CONSISTENCY_LEVEL]):
+            count("EnrolmentRefused", reason="enrolment_mismatch")
+            raise EnrolmentMismatchError()
+
+    def _open(self, caller: CallerContext, stored: StoredTemplate, opened: dict[str, EngineTemplate]) -> EngineTemplate:
+        """Decrypt a stored template for the comparison; audited before the plaintext exists."""
+        if stored.template_id not in opened:
+            self._auditor.record(
+                caller,
+                "template.decrypted",
+                "ok",
+                stored.subject_ref,
+                stored.purpose,
+                template_id=stored.template_id,
+                reason="enrolment_check",
+            )
+            data = self._cipher.open(
+                Sealed(stored.ciphertext, stored.encrypted_key, stored.nonce),
+                template_context(stored.tenant_id, stored.subject_ref, stored.purpose),
+            )
+            opened[stored.template_id] = EngineTemplate(stored.model_id, stored.model_version, data)
+        return opened[stored.template_id]
 
     def _fail(
         self, job: Enrolment, error: FacegateError, request_id: str | None, overdue_at: int | None = None

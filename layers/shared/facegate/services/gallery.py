@@ -1,6 +1,11 @@
 """Per-tenant, per-purpose galleries for 1:N identification: encrypted, sharded template matrices in
 the galleries bucket, decrypted shards cached in memory across warm invocations.
 
+A row's id is `<subject_ref>/<template_id>`: the template it was made from. Identification names a
+row's subject only while that very template exists and is usable under the subject's current consent
+(facegate.services.face_data), so a stale row is never named, even before erasure removes it. Rows
+written before this had the bare subject_ref as id (no template): see `parse_row`.
+
 Needs numpy and facesearch (the model layer): only the embedding, matching and deletion functions
 import this module.
 """
@@ -26,6 +31,24 @@ PREFIX = "galleries/"
 
 def gallery_id(tenant_id: str, purpose: str, model_id: str, model_version: str) -> str:
     return f"{tenant_id}#{purpose}#{model_id}@{model_version}"
+
+
+def row_id(ref: str, template_id: str) -> str:
+    return f"{ref}/{template_id}"
+
+
+def parse_row(row: str) -> tuple[str, str | None]:
+    """(subject_ref, template_id); the template is None for rows written before rows named it."""
+    ref, _, template_id = row.partition("/")
+    return ref, template_id or None
+
+
+def _without(shard: Shard, ref: str, doomed: Callable[[str | None], bool]) -> Shard:
+    """The shard without the subject's rows whose template `doomed` says must go (the same object if none)."""
+    for row in [r for r in shard.ids if parse_row(r)[0] == ref]:
+        if doomed(parse_row(row)[1]):
+            shard = remove(shard, row)
+    return shard
 
 
 @dataclass
@@ -87,20 +110,38 @@ class GalleryStore:
                 logger.info("gallery shard raced; retrying", shard=shard_no)
         raise ConflictError("the gallery is busy; retry")
 
-    def add(self, gallery: str, ref: str, vector: npt.NDArray[np.float32], model: tuple[str, str]) -> None:
-        self._modify(gallery, ref, lambda shard: upsert(shard, ref, vector), model)
+    def add(
+        self, gallery: str, ref: str, template_id: str, vector: npt.NDArray[np.float32], model: tuple[str, str]
+    ) -> None:
+        """Set the subject's one row to this template's search key (replacing any earlier row)."""
 
-    def discard(self, gallery: str, ref: str) -> int:
-        """Remove a subject from a gallery (repacking its shard); 1 if it was there."""
+        def change(shard: Shard) -> Shard:
+            return upsert(_without(shard, ref, lambda _: True), row_id(ref, template_id), vector)
+
+        self._modify(gallery, ref, change, model)
+
+    def discard(self, gallery: str, ref: str, doomed: Callable[[str | None], bool] | None = None) -> int:
+        """Remove a subject's rows from a gallery (repacking its shard), or only those whose template
+        `doomed(template_id)` says must go; 1 if any was there."""
         model_id, _, model_version = gallery.rsplit("#", 1)[1].partition("@")
-        return int(self._modify(gallery, ref, lambda shard: remove(shard, ref), (model_id, model_version)))
+        rule = doomed or (lambda _: True)
+        return int(self._modify(gallery, ref, lambda shard: _without(shard, ref, rule), (model_id, model_version)))
 
-    def discard_everywhere(self, tenant_id: str, ref: str, purposes: list[str] | None) -> int:
-        """Remove a subject from all of a tenant's galleries (or those of some purposes)."""
+    def discard_everywhere(
+        self,
+        tenant_id: str,
+        ref: str,
+        purposes: list[str] | None,
+        doomed: Callable[[str, str | None], bool] | None = None,
+    ) -> int:
+        """Remove a subject from all of a tenant's galleries (or those of some purposes); with `doomed`
+        (purpose, template_id), only the rows it says must go."""
         removed = 0
         for prefix in [f"{p}#" for p in purposes] if purposes else [""]:
             for gallery in self.pointers.galleries_of(tenant_id, prefix):
-                removed += self.discard(gallery, ref)
+                purpose = gallery.split("#")[1]
+                rule = None if doomed is None else (lambda template_id, p=purpose: doomed(p, template_id))
+                removed += self.discard(gallery, ref, rule)
         return removed
 
     def search(

@@ -1,5 +1,6 @@
 """1:N identification: off by default (GB/T 41819-2022 prefers 1:1), enabled per purpose by a tenant
-admin with an impact-assessment id. Candidates are only subjects whose consent is still active."""
+admin with an impact-assessment id. A gallery row names its subject only while the template it was
+made from exists and is usable under the subject's current consent (facegate.services.face_data)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from facegate.repositories.tenants import Purpose, TenantRepository
 from facegate.services.audit import Auditor
 from facegate.services.consent import NoticeService
 from facegate.services.enrolment import subject_id_context, template_context
-from facegate.services.gallery import GalleryStore, gallery_id
+from facegate.services.face_data import usable_templates
+from facegate.services.gallery import GalleryStore, gallery_id, parse_row
 from facegate.services.verification import probe_key, refuse_image_and_probe, take_probe
 from facegate.tenancy import CallerContext
 
@@ -114,18 +116,22 @@ class IdentificationService:
         return updated, size
 
     def _build_gallery(self, caller: CallerContext, purpose: str) -> int:
+        """One row per subject: the newest template usable under the subject's current consent."""
         engine = self._engine()
+        model = (engine.model_id, engine.model_version)
         store = self._gallery()
-        gallery = gallery_id(caller.tenant_id, purpose, engine.model_id, engine.model_version)
-        added = 0
+        gallery = gallery_id(caller.tenant_id, purpose, *model)
+        by_subject: dict[str, list[StoredTemplate]] = {}
         for template in self._templates.all_for_purpose(caller.tenant_id, purpose):
-            if (template.model_id, template.model_version) != (engine.model_id, engine.model_version):
+            by_subject.setdefault(template.subject_ref, []).append(template)
+        added = 0
+        for ref, templates in by_subject.items():
+            state = self._consents.state(caller.tenant_id, ref, purpose)
+            usable = [t for t in usable_templates(templates, state) if (t.model_id, t.model_version) == model]
+            if not usable:
                 continue
-            state = self._consents.state(caller.tenant_id, template.subject_ref, purpose)
-            if state is None or state.status != "granted":
-                continue
-            plain = self._open(caller, template)
-            store.add(gallery, template.subject_ref, engine.vector(plain), (engine.model_id, engine.model_version))
+            newest = usable[-1]
+            store.add(gallery, ref, newest.template_id, engine.vector(self._open(caller, newest)), model)
             added += 1
         logger.info("gallery built", purpose=purpose, templates=added)
         return added
@@ -164,9 +170,6 @@ class IdentificationService:
         candidates: list[tuple[str, float | None]] = []
         exposed = purpose.expose_scores
         for match in matches:
-            state = self._consents.state(caller.tenant_id, match.id, purpose_name)
-            if state is None or state.status != "granted":
-                continue  # withdrawn: its erasure is on its way; never name the person meanwhile
             subject_id = self._subject_id(caller, match.id, purpose_name)
             if subject_id is not None:
                 candidates.append((subject_id, round(float(match.score), 4) if exposed else None))
@@ -185,8 +188,15 @@ class IdentificationService:
             engine.model_version,
         )
 
-    def _subject_id(self, caller: CallerContext, ref: str, purpose: str) -> str | None:
-        for template in self._templates.for_subject(caller.tenant_id, ref, purpose):
+    def _subject_id(self, caller: CallerContext, row: str, purpose: str) -> str | None:
+        """The tenant's subject id for a gallery row, or None if the row must not be named: its template
+        is gone, replaced, or was enrolled under a consent that has ended (its erasure is on its way)."""
+        ref, template_id = parse_row(row)
+        state = self._consents.state(caller.tenant_id, ref, purpose)
+        usable = usable_templates(self._templates.for_subject(caller.tenant_id, ref, purpose), state)
+        if template_id is not None:  # a row written before rows named their template: any usable one
+            usable = [t for t in usable if t.template_id == template_id]
+        for template in usable:
             if template.subject_sealed:
                 self._auditor.record(caller, "subject.revealed", "ok", ref, purpose, reason="identification")
                 sealed = unpack_sealed(template.subject_sealed)

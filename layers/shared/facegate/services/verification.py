@@ -30,6 +30,7 @@ from facegate.repositories.templates import StoredTemplate, TemplateRepository
 from facegate.services.audit import Auditor
 from facegate.services.consent import NoticeService
 from facegate.services.enrolment import template_context
+from facegate.services.face_data import usable_templates
 from facegate.services.results import ResultIssuer
 from facegate.tenancy import CallerContext
 
@@ -157,13 +158,14 @@ class VerificationService:
             image = take_probe(self._uploads, caller.tenant_id, probe_id, ref)
         notice_purpose = self._notices.purpose(caller.tenant_id, purpose)
         state = self._consents.state(caller.tenant_id, ref, purpose)
-        if state is None or state.status != "granted":
+        if state is None or not state.active:
             raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
         now = self._clock()
         if self._attempts.recent_failures(caller.tenant_id, ref, purpose, now - LOCKOUT_WINDOW) >= LOCKOUT_FAILURES:
             raise self._locked_out(caller.tenant_id, purpose)
         engine = self._engine()
-        stored = self._templates.for_subject(caller.tenant_id, ref, purpose)
+        # Only templates enrolled under the consent active now: never one of a withdrawn period.
+        stored = usable_templates(self._templates.for_subject(caller.tenant_id, ref, purpose), state)
         if not stored:
             raise NotEnrolledError()
         current = [t for t in stored if (t.model_id, t.model_version) == (engine.model_id, engine.model_version)]
