@@ -114,3 +114,19 @@ def test_a_burst_spreads_over_instances_up_to_the_limit(cloud: RunningCloud) -> 
     instances = {a.instance for a in answers}
     assert 1 < len(instances) <= INSTANCES, instances
     assert any(a.overlaps(b) for a in answers for b in answers if a.instance != b.instance)
+
+
+def test_a_method_without_a_route_gets_api_gateways_404(cloud: RunningCloud) -> None:
+    """Found by `make fuzz`: http.server answered TRACE (and any method it had no do_ method for) with a
+    501 HTML page; API Gateway answers 404 {"message": "Not Found"} for a route that does not exist."""
+    for method in ("TRACE", "OPTIONS", "PATCH", "BREW"):
+        request = urllib.request.Request(cloud.base + "/v1/health", method=method)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=WAIT_S)
+        assert refused.value.code == 404, method
+        assert refused.value.headers["content-type"] == "application/json"
+        assert json.loads(refused.value.read()) == {"message": "Not Found"}
+    head = urllib.request.Request(cloud.base + "/v1/health", method="HEAD")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(head, timeout=WAIT_S)
+    assert refused.value.code == 404 and refused.value.read() == b""
