@@ -73,11 +73,11 @@ def main(instances: int | None = None) -> None:
     port = int(os.environ.get("PORT", "3000"))
     endpoint = f"http://127.0.0.1:{moto_port}"
 
-    from moto.server import ThreadedMotoServer
+    from localcloud.emulator import AtomicMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's per-request lines
 
-    emulator = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    emulator = AtomicMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     emulator.start()
     os.environ.update(LOCAL_ENVIRONMENT)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
