@@ -23,6 +23,7 @@ from localcloud.pool import (
     Invocation,
     RuntimeExitedError,
     instances_from_env,
+    stop_instances,
 )
 
 HANDLER = Path(__file__).with_name("pool_handler.py")
@@ -60,7 +61,7 @@ def test_concurrent_invocations_run_in_separate_instances_at_the_same_time(manag
         barrier = manager.Barrier(3)
         answers = invoke_all(pool, [{"action": "barrier", "barrier": barrier, "timeout": 120}] * 3)
     finally:
-        pool.close()
+        stop_instances(pool.close())
     assert [result["met"] for result, _ in answers] == [True, True, True]
     assert len({result["pid"] for result, _ in answers}) == 3
     assert len({invocation.instance for _, invocation in answers}) == 3
@@ -77,7 +78,7 @@ def test_one_instance_serialises_and_cannot_meet_the_barrier(manager: Any) -> No
         barrier = manager.Barrier(2)
         answers = invoke_all(pool, [{"action": "barrier", "barrier": barrier, "timeout": 2}] * 2)
     finally:
-        pool.close()
+        stop_instances(pool.close())
     assert [result["met"] for result, _ in answers] == [False, False]
     (_, first), (_, second) = answers
     assert first.instance == second.instance and not first.overlaps(second)
@@ -88,7 +89,7 @@ def test_an_instance_imports_the_handler_once_and_stays_warm() -> None:
     try:
         (first, cold), (second, warm) = pool.invoke({}), pool.invoke({})
     finally:
-        pool.close()
+        stop_instances(pool.close())
     assert first["pid"] == second["pid"] == first["cold_start_pid"] == second["cold_start_pid"]
     assert cold.cold_start and not warm.cold_start
     assert first["env"] == "from-the-template"  # the function's environment, set before the import
@@ -102,7 +103,7 @@ def test_a_handler_error_keeps_the_instance() -> None:
             pool.invoke({"action": "raise"})
         after, _ = pool.invoke({})
     finally:
-        pool.close()
+        stop_instances(pool.close())
     assert before["pid"] == after["pid"]
 
 
@@ -114,7 +115,7 @@ def test_an_instance_that_dies_mid_invocation_is_replaced() -> None:
             pool.invoke({"action": "crash"})
         after, invocation = pool.invoke({})
     finally:
-        pool.close()
+        stop_instances(pool.close())
     assert after["pid"] != before["pid"] and invocation.cold_start
 
 
@@ -126,7 +127,7 @@ def test_an_instance_that_overruns_the_timeout_is_stopped_and_replaced() -> None
             pool.invoke({"action": "hang"})
         after, _ = pool.invoke({})
     finally:
-        pool.close()
+        stop_instances(pool.close())
     assert after["pid"] != before["pid"]
 
 
@@ -139,7 +140,7 @@ def test_no_more_instances_than_the_limit(manager: Any) -> None:
         answers = invoke_all(pool, [{"action": "barrier", "barrier": gate, "timeout": 120}] * 4)
         instances = pool.instances()
     finally:
-        pool.close()
+        stop_instances(pool.close())
     assert all(result["met"] for result, _ in answers)
     assert len(instances) == 2 and len({invocation.instance for _, invocation in answers}) == 2
 
@@ -160,7 +161,9 @@ def test_instances_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
 def test_a_closed_pool_refuses_new_invocations() -> None:
     pool = make_pool(size=1)
     pool.invoke({})
-    pool.close()
+    stopped = pool.close()
+    stop_instances(stopped)
     with pytest.raises(FunctionError, match="stopping"):
         pool.invoke({})
     assert pool.instances() == []
+    assert len(stopped) == 1 and not stopped[0].process.is_alive()
