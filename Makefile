@@ -16,11 +16,12 @@ TENANT ?= demo
 export MOTO_PORT ?= 4566
 export PORT ?= 3000
 
-.PHONY: help run test token outbox lint format build validate bench bench-api eval models openapi clean
+.PHONY: help run test fuzz token outbox lint format build validate bench bench-api eval models openapi clean
 
 help:
-	@echo "make run       start the local cloud (AWS emulated in-process) on http://127.0.0.1:$(PORT)"
+	@echo "make run       start the local cloud on http://127.0.0.1:$(PORT) (LOCALCLOUD_INSTANCES=3 workers per function)"
 	@echo "make test      run the whole test suite"
+	@echo "make fuzz      contract fuzzing (schemathesis) of a local cloud of its own against /v1/openapi.json"
 	@echo "make token     print a bearer token for a local tenant (TENANT=demo|other)"
 	@echo "make outbox    print the e-mails and text messages the local cloud sent (newest first)"
 	@echo "make lint      ruff + mypy;  make validate: sam validate --lint;  make build: sam build"
@@ -41,6 +42,7 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0
 	@touch $@
 
+# LOCALCLOUD_INSTANCES (default 3) worker processes per function; 0 runs every handler in one process.
 run: $(VENV)/.installed
 	$(PY) -m localcloud run
 
@@ -52,6 +54,10 @@ outbox: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Starts and stops its own local cloud on free ports; FUZZ_ARGS go to `schemathesis run` (e.g. --max-examples 200).
+fuzz: $(VENV)/.installed
+	$(PY) tools/fuzz.py $(FUZZ_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

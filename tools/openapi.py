@@ -1,9 +1,12 @@
 """Generate the one OpenAPI document of the facegate API from the functions' own routes and models.
 
-Every function's Powertools resolver describes its routes; this merges them, adds the bearer-token
-security scheme with the scopes template.yaml requires per route, and writes
+Every function's Powertools resolver describes its routes and their success answers (`responses=`);
+this merges them, adds the bearer-token security scheme with the scopes template.yaml requires per
+route, documents the errors every route can answer (RFC 9457 problem+json from the service, or API
+Gateway's own `{"message": ...}` for what it refuses before any function runs), and writes
 layers/shared/facegate/openapi.json, which `GET /v1/openapi.json` serves. A test fails when the
-committed document and the code drift apart: rerun `make openapi`.
+committed document and the code drift apart: rerun `make openapi`. `make fuzz` checks the running
+local cloud against it.
 """
 
 from __future__ import annotations
@@ -48,6 +51,52 @@ def route_scopes() -> dict[tuple[str, str], list[str]]:
     return {(r.method.lower(), r.path): list(r.scopes) for r in routes_from(load_template())}
 
 
+GATEWAY_MESSAGE = {
+    "title": "GatewayMessage",
+    "description": "API Gateway's own answer, given before any function runs (for example 401 for a missing "
+    "or invalid token, 403 for a missing scope, 404 for no such route, 413 for a body over 10 MB)",
+    "type": "object",
+    "properties": {"message": {"type": "string"}},
+    "required": ["message"],
+    "additionalProperties": False,
+}
+POWERTOOLS_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+def _error_responses(operation: dict[str, Any]) -> dict[str, Any]:
+    """A route's error answers: the service's problem documents and API Gateway's own messages."""
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    either = {**problem, "application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}}
+    responses: dict[str, Any] = {}
+    if operation.get("security"):
+        responses["401"] = {"description": "No valid bearer token", "content": either}
+        responses["403"] = {"description": "The token lacks the route's scope, or the client is no tenant"}
+        responses["403"]["content"] = either
+    if operation.get("parameters") or operation.get("requestBody"):
+        responses["422"] = {"description": "The request does not match the schema (invalid_request)"}
+        responses["422"]["content"] = problem
+    responses["default"] = {"description": "An error: a problem document with a stable code", "content": either}
+    return responses
+
+
+def document_errors(document: dict[str, Any]) -> None:
+    """Replace Powertools' FastAPI-style 422 with problem+json and document the other errors."""
+    from facegate.api.problems import ProblemDetails
+
+    schemas = document["components"]["schemas"]
+    problem = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem.pop("$defs", {}))
+    schemas["Problem"] = problem
+    schemas["GatewayMessage"] = GATEWAY_MESSAGE
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            responses.pop("422", None)
+            responses.update(_error_responses(operation))
+    for name in POWERTOOLS_ERROR_SCHEMAS:
+        schemas.pop(name, None)
+
+
 def generate() -> dict[str, Any]:
     for key, value in PLACEHOLDER_ENV.items():
         os.environ.setdefault(key, value)
@@ -74,6 +123,7 @@ def generate() -> dict[str, Any]:
             needed = scopes.get((method, path))
             if needed:
                 operation["security"] = [{"tenantToken": needed}]
+    document_errors(document)
     document["paths"] = dict(sorted(document["paths"].items()))
     document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))
     return document

@@ -14,6 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate import __version__
+from facegate.api.docs import returns
 from facegate.api.idempotency import Idempotency
 from facegate.api.resolver import caller, create_resolver
 from facegate.config import get_settings
@@ -94,20 +95,20 @@ def openapi() -> Response[str]:
     return Response(status_code=200, content_type="application/json", body=OPENAPI)
 
 
-@app.get("/v1/notices/<purpose>")
+@app.get("/v1/notices/<purpose>", responses=returns(NoticeResponse))
 def get_notice(purpose: PurposePath, locale: Annotated[Locale, Query()] = "zh-CN") -> dict[str, Any]:
     who = _caller()
     return _notice(container().notices.current(who.tenant_id, purpose, locale))
 
 
-@app.put("/v1/notices/<purpose>")
+@app.put("/v1/notices/<purpose>", responses=returns(NoticeResponse, 201))
 def put_notice(purpose: PurposePath, body: PutNoticeRequest) -> Response[dict[str, Any]]:
     who = _caller()
     notice = container().notices.publish(who, purpose, body.locale, body.content)
     return Response(status_code=201, content_type="application/json", body=_notice(notice))
 
 
-@app.post("/v1/subjects/<subject_id>/consents")
+@app.post("/v1/subjects/<subject_id>/consents", responses=returns(ConsentRecordResponse, 201))
 def record_consent(subject_id: SubjectId, body: RecordConsentRequest) -> Response[dict[str, Any]]:
     who = _caller()
 
@@ -127,7 +128,7 @@ def record_consent(subject_id: SubjectId, body: RecordConsentRequest) -> Respons
     return Response(status_code=201, content_type="application/json", body=answer)
 
 
-@app.get("/v1/subjects/<subject_id>/consents")
+@app.get("/v1/subjects/<subject_id>/consents", responses=returns(ConsentStatesResponse))
 def get_consents(subject_id: SubjectId) -> dict[str, Any]:
     who = _caller()
     states = container().consents.states(who, subject_id)
@@ -149,7 +150,7 @@ def get_consents(subject_id: SubjectId) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-@app.get("/v1/subjects/<subject_id>/consents/history")
+@app.get("/v1/subjects/<subject_id>/consents/history", responses=returns(ConsentHistoryResponse))
 def get_history(subject_id: SubjectId) -> dict[str, Any]:
     who = _caller()
     records = container().consents.history(who, subject_id)
@@ -158,7 +159,7 @@ def get_history(subject_id: SubjectId) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-@app.delete("/v1/subjects/<subject_id>/consents/<purpose>")
+@app.delete("/v1/subjects/<subject_id>/consents/<purpose>", responses=returns(ConsentRecordResponse))
 def withdraw(subject_id: SubjectId, purpose: PurposePath) -> dict[str, Any]:
     who = _caller()
     return _record(subject_id, container().consents.withdraw(who, subject_id, purpose))

@@ -16,8 +16,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from facegate.api.docs import returns
 from facegate.api.resolver import caller, create_resolver
 from facegate.config import get_settings
+from facegate.models.deletion import DeletionJobResponse
 from facegate.observability import logger, metrics, tracer
 from facegate.repositories.deletions import DeletionJob
 from facegate.wiring import container
@@ -45,14 +47,14 @@ def _job(job: DeletionJob) -> dict[str, Any]:
     return body
 
 
-@app.delete("/v1/subjects/<subject_id>")
+@app.delete("/v1/subjects/<subject_id>", responses=returns(DeletionJobResponse, 202))
 def erase_subject(subject_id: SubjectId) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
     job = container().deletions.request_subject_erasure(who, subject_id)
     return Response(status_code=202, content_type="application/json", body=_job(job))
 
 
-@app.get("/v1/deletions/<deletion_id>")
+@app.get("/v1/deletions/<deletion_id>", responses=returns(DeletionJobResponse))
 def get_deletion(deletion_id: DeletionId) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     return _job(container().deletions.status(who, deletion_id))

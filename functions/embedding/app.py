@@ -14,6 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from facegate.api.docs import returns
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver
@@ -57,7 +58,7 @@ def _response(subject_id: str, job: Enrolment, upload: dict[str, Any] | None = N
     ).model_dump(mode="json", exclude_none=True)
 
 
-@app.post("/v1/subjects/<subject_id>/enrolments")
+@app.post("/v1/subjects/<subject_id>/enrolments", responses=returns(EnrolmentResponse, 201, 202))
 def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
 
@@ -84,7 +85,7 @@ def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Respo
     )
 
 
-@app.get("/v1/subjects/<subject_id>/enrolments/<enrolment_id>")
+@app.get("/v1/subjects/<subject_id>/enrolments/<enrolment_id>", responses=returns(EnrolmentResponse))
 def get_enrolment(subject_id: SubjectId, enrolment_id: EnrolmentId) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     return _response(subject_id, container().enrolments.status(who, subject_id, enrolment_id))

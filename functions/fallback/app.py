@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from facegate.api.docs import returns
 from facegate.api.idempotency import Idempotency
 from facegate.api.resolver import caller, create_resolver, require_scope
 from facegate.config import get_settings
@@ -60,7 +61,7 @@ def _review(review_id: str, status: str, decided_at: str | None) -> dict[str, An
     return ReviewResponse.model_validate(answer).model_dump(mode="json")
 
 
-@app.post("/v1/verification-sessions")
+@app.post("/v1/verification-sessions", responses=returns(SessionResponse, 201))
 def start_session(body: StartSessionRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "verify")
@@ -85,7 +86,7 @@ def start_session(body: StartSessionRequest) -> Response[dict[str, Any]]:
     )
 
 
-@app.get("/v1/verification-sessions/<session_id>")
+@app.get("/v1/verification-sessions/<session_id>", responses=returns(SessionResponse))
 def get_session(session_id: OpaqueIdPath) -> dict[str, Any]:
     who = _caller()
     require_scope(who, "verify")
@@ -93,7 +94,7 @@ def get_session(session_id: OpaqueIdPath) -> dict[str, Any]:
     return SessionResponse.model_validate(asdict(view)).model_dump(mode="json")
 
 
-@app.post("/v1/fallback/challenges")
+@app.post("/v1/fallback/challenges", responses=returns(ChallengeResponse, 201))
 def start_challenge(body: StartChallengeRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
@@ -116,14 +117,14 @@ def start_challenge(body: StartChallengeRequest) -> Response[dict[str, Any]]:
     )
 
 
-@app.get("/v1/fallback/challenges/<challenge_id>")
+@app.get("/v1/fallback/challenges/<challenge_id>", responses=returns(ChallengeResponse))
 def get_challenge(challenge_id: OpaqueIdPath) -> dict[str, Any]:
     who = _caller()
     view = fallback().challenges.get(who, challenge_id)
     return ChallengeResponse.model_validate(asdict(view)).model_dump(mode="json")
 
 
-@app.post("/v1/fallback/challenges/<challenge_id>/verify")
+@app.post("/v1/fallback/challenges/<challenge_id>/verify", responses=returns(FallbackVerificationResponse))
 def verify_challenge(challenge_id: OpaqueIdPath, body: VerifyChallengeRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
@@ -132,7 +133,7 @@ def verify_challenge(challenge_id: OpaqueIdPath, body: VerifyChallengeRequest) -
     return Response(status_code=200, content_type="application/json", body=answer, headers=NO_STORE)
 
 
-@app.post("/v1/subjects/<subject_id>/totp")
+@app.post("/v1/subjects/<subject_id>/totp", responses=returns(TotpResponse, 201))
 def set_up_totp(subject_id: SubjectId, body: SetUpTotpRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
@@ -141,7 +142,7 @@ def set_up_totp(subject_id: SubjectId, body: SetUpTotpRequest) -> Response[dict[
     return _created(answer.model_dump(mode="json"), headers=NO_STORE)
 
 
-@app.get("/v1/fallback/reviews/<review_id>")
+@app.get("/v1/fallback/reviews/<review_id>", responses=returns(ReviewResponse))
 def get_review(review_id: OpaqueIdPath) -> dict[str, Any]:
     who = _caller()
     require_scope(who, "admin")
@@ -149,7 +150,7 @@ def get_review(review_id: OpaqueIdPath) -> dict[str, Any]:
     return _review(review_id, review.status, review.decided_at)
 
 
-@app.post("/v1/fallback/reviews/<review_id>/decision")
+@app.post("/v1/fallback/reviews/<review_id>/decision", responses=returns(ReviewResponse))
 def decide_review(review_id: OpaqueIdPath, body: ReviewDecisionRequest) -> dict[str, Any]:
     who = _caller()
     require_scope(who, "admin")

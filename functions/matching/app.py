@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from facegate.api.docs import returns
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver
@@ -45,7 +46,7 @@ def _inline(image: str | None, probe_id: str | None) -> bytes | None:
     return image.encode() if probe_id is not None else decode_base64_image(image)
 
 
-@app.post("/v1/probes")
+@app.post("/v1/probes", responses=returns(ProbeResponse, 201))
 def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
     probe_id, upload = container().verifications.presign_probe(who, body.content_type, body.subject_id)
@@ -53,7 +54,7 @@ def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
     return Response(status_code=201, content_type="application/json", body=answer.model_dump(mode="json"))
 
 
-@app.post("/v1/verifications")
+@app.post("/v1/verifications", responses=returns(VerificationResponse))
 def verify(body: VerifyRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
@@ -88,7 +89,7 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
     )
 
 
-@app.post("/v1/identifications")
+@app.post("/v1/identifications", responses=returns(IdentificationResponse))
 def identify(body: IdentifyRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     image = _inline(body.image, body.probe_id)
@@ -105,7 +106,7 @@ def identify(body: IdentifyRequest) -> dict[str, Any]:
     ).model_dump(mode="json", exclude_none=True)
 
 
-@app.put("/v1/purposes/<purpose>")
+@app.put("/v1/purposes/<purpose>", responses=returns(PurposeResponse))
 def configure_purpose(purpose: PurposePath, body: ConfigurePurposeRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     updated, size = container().identifications.configure(
@@ -122,7 +123,15 @@ def configure_purpose(purpose: PurposePath, body: ConfigurePurposeRequest) -> di
     ).model_dump(mode="json")
 
 
-@app.post("/v1/proctoring/sessions")
+NOT_IMPLEMENTED = {
+    501: {
+        "description": "Not implemented yet (code not_implemented)",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+}
+
+
+@app.post("/v1/proctoring/sessions", responses=NOT_IMPLEMENTED)
 def start_proctoring() -> dict[str, Any]:
     raise NotImplementedYetError("proctoring is not implemented yet", capability="proctoring")
 

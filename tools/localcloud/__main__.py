@@ -1,4 +1,4 @@
-"""python -m localcloud run | token [--tenant demo] [--scopes consent,enrol] [--lifetime 3600]"""
+"""python -m localcloud run [--instances N] | token [--tenant demo] [--scopes consent,enrol] [--lifetime 3600]"""
 
 from __future__ import annotations
 
@@ -39,7 +39,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(prog="localcloud")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start the emulator and serve the API")
+    run_parser = sub.add_parser("run", help="start the emulator and serve the API")
+    run_parser.add_argument(
+        "--instances",
+        type=int,
+        default=None,
+        help="worker processes per function (default: $LOCALCLOUD_INSTANCES, else 3; 0: all in this process)",
+    )
     tok = sub.add_parser("token", help="print a bearer token for a local tenant")
     tok.add_argument("--tenant", default="demo")
     tok.add_argument("--scopes", default=",".join(SCOPES))
@@ -48,7 +54,9 @@ def main() -> None:
     if args.command == "run":
         from localcloud.server import main as run
 
-        run()
+        if args.instances is not None and args.instances < 0:
+            parser.error("--instances must be 0 or more")
+        run(args.instances)
     else:
         try:
             print(token(args.tenant, [s for s in args.scopes.split(",") if s], args.lifetime))

@@ -158,24 +158,19 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
         "awsRegion": REGION,
     }
 
-    def token(self, tenant: str = "demo", scopes: tuple[str, ...] = SCOPES, lifetime_seconds: int = 3600) -> str:
-        return mint_access_token(
-            region=REGION,
-            pool_id=self.pool_id,
-            client_id=self.client_ids[tenant],
-            scopes=list(scopes),
-            lifetime_seconds=lifetime_seconds,
-        )
-
 
 def create_tenant_clients(session: boto3.session.Session, pool_id: str) -> dict[str, str]:
     cognito = session.client("cognito-idp", region_name=REGION)
     return {tenant: create_client(cognito, pool_id, tenant) for tenant in TENANTS}
 
 
-def start(session: boto3.session.Session, emulator_endpoint: str | None = None) -> LocalCloud:
+def start(session: boto3.session.Session, emulator_endpoint: str | None = None, instances: int = 0) -> LocalCloud:
     """Deploy and seed. With an emulator endpoint, tokens are checked against the JWKS it serves over
-    HTTP; without one (moto in-process, in tests) against the same JWKS read from moto's package."""
+    HTTP; without one (moto in-process, in tests) against the same JWKS read from moto's package.
+    `instances` > 0 runs each function in that many worker processes (they need the emulator's
+    endpoint in AWS_ENDPOINT_URL); 0 runs the handlers in this process."""
+    if instances and not emulator_endpoint:
+        raise ValueError("worker processes reach the emulator over HTTP: pass emulator_endpoint")
     for key, value in LOCAL_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
     stack = Provisioner(session, REGION).deploy()
@@ -206,7 +201,7 @@ def start(session: boto3.session.Session, emulator_endpoint: str | None = None) 
     authorizer = JwtAuthorizer(issuer=config["issuer"], audience=list(config["audience"]), jwks=jwks)
     return LocalCloud(
         stack=stack,
-        gateway=Gateway(stack, authorizer),
+        gateway=Gateway(stack, authorizer, instances),
         pool_id=pool_id,
         client_ids=client_ids,
         triggers=wire_triggers(session, stack),

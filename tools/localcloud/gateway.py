@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import os
 import re
-import sys
 import threading
 import time
 import uuid
@@ -17,8 +15,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from localcloud.auth import AuthError, JwtAuthorizer
+from localcloud.pool import FunctionSpec, Invocation, LambdaContext, Pools, load_handler_module
 from localcloud.provision import Stack
 from localcloud.template import REPO_ROOT
+
+__all__ = ["Gateway", "HttpResponse", "LambdaContext", "Route", "build_event", "routes_from", "to_http"]
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # the HTTP API's own limit
 
@@ -67,23 +68,6 @@ def routes_from(template: dict[str, Any]) -> list[Route]:
     return sorted(found, key=lambda r: (r.path.count("{"), -len(r.path)))
 
 
-class LambdaContext:
-    """The runtime's context object as a handler sees it."""
-
-    def __init__(self, function_name: str, memory_mb: int, timeout_s: int) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = memory_mb
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 @dataclass
 class HttpResponse:
     status: int
@@ -96,42 +80,67 @@ def _gateway_error(status: int, message: str) -> HttpResponse:
 
 
 class Gateway:
-    """Routes requests to the handlers, after the JWT authorizer, one invocation at a time per function."""
+    """Routes requests to the handlers, after the JWT authorizer.
 
-    def __init__(self, stack: Stack, authorizer: JwtAuthorizer) -> None:
+    With `instances` > 0 each function runs in a pool of that many worker processes (localcloud.pool),
+    so concurrent requests run in parallel as on Lambda; every answer then names the instance that
+    served it (`x-localcloud-instance`, `x-localcloud-pid`) and the invocation's interval on the
+    gateway's monotonic clock (`x-localcloud-invocation`: start and end in ns). With 0 (the in-process
+    tests) the handlers are imported into this process and each function serves one invocation at a time.
+    """
+
+    def __init__(self, stack: Stack, authorizer: JwtAuthorizer, instances: int = 0) -> None:
         self.stack = stack
         self.authorizer = authorizer
         self.routes = routes_from(stack.template)
         self._modules: dict[str, ModuleType] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._globals = stack.template.get("Globals", {}).get("Function", {})
+        self.pools: Pools | None = None
+        if instances > 0:
+            functions = [
+                logical
+                for logical, resource in stack.template["Resources"].items()
+                if resource["Type"] == "AWS::Serverless::Function"
+            ]
+            self.pools = Pools({logical: self.function_spec(logical) for logical in functions}, instances)
+
+    def function_spec(self, logical: str) -> FunctionSpec:
+        props = self.stack.template["Resources"][logical]["Properties"]
+        return FunctionSpec(
+            logical=logical,
+            code_path=str(REPO_ROOT / props["CodeUri"] / "app.py"),
+            module_name=f"facegate_function_{Path(props['CodeUri']).name}",
+            environment={**os.environ, **self.stack.function_environment(logical)},
+            memory_mb=int(props.get("MemorySize", self._globals.get("MemorySize", 128))),
+            timeout_s=int(props.get("Timeout", self._globals.get("Timeout", 3))),
+        )
 
     def handler_module(self, logical: str) -> ModuleType:
-        """Import functions/<name>/app.py by path (every function's module is called app)."""
+        """Import functions/<name>/app.py into this process (the in-process mode)."""
         if logical not in self._modules:
-            props = self.stack.template["Resources"][logical]["Properties"]
+            spec = self.function_spec(logical)
             os.environ.update(self.stack.function_environment(logical))
-            path = REPO_ROOT / props["CodeUri"] / "app.py"
-            name = f"facegate_function_{Path(props['CodeUri']).name}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            assert spec and spec.loader
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-            self._modules[logical] = module
+            self._modules[logical] = load_handler_module(spec.code_path, spec.module_name)
             self._locks[logical] = threading.Lock()
         return self._modules[logical]
 
     def invoke(self, logical: str, event: dict[str, Any]) -> Any:
+        return self.invoke_recorded(logical, event)[0]
+
+    def invoke_recorded(self, logical: str, event: dict[str, Any]) -> tuple[Any, Invocation | None]:
+        """The handler's answer and, in pool mode, which instance gave it and when."""
+        if self.pools is not None:
+            return self.pools.invoke(logical, event)
         module = self.handler_module(logical)
-        props = self.stack.template["Resources"][logical]["Properties"]
-        context = LambdaContext(
-            function_name=f"facegate-local-{logical}",
-            memory_mb=int(props.get("MemorySize", self._globals.get("MemorySize", 128))),
-            timeout_s=int(props.get("Timeout", self._globals.get("Timeout", 3))),
-        )
+        spec = self.function_spec(logical)
+        context = LambdaContext(spec.function_name, spec.memory_mb, spec.timeout_s)
         with self._locks[logical]:
-            return module.lambda_handler(event, context)
+            return module.lambda_handler(event, context), None
+
+    def close(self) -> None:
+        if self.pools is not None:
+            self.pools.close()
 
     def handle(self, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes) -> HttpResponse:
         headers = {k.lower(): v for k, v in headers.items()}
@@ -151,8 +160,13 @@ class Gateway:
                 return _gateway_error(error.status, "Unauthorized" if error.status == 401 else "Forbidden")
             jwt_context = {"claims": {k: str(v) for k, v in claims.items()}, "scopes": scopes}
         event = build_event(route, match.groupdict(), method, raw_path, raw_query, headers, body, jwt_context)
-        result = self.invoke(route.function, event)
-        return to_http(result)
+        result, invocation = self.invoke_recorded(route.function, event)
+        response = to_http(result)
+        if invocation is not None:
+            response.headers["x-localcloud-instance"] = invocation.instance
+            response.headers["x-localcloud-pid"] = str(invocation.pid)
+            response.headers["x-localcloud-invocation"] = f"{invocation.started_ns} {invocation.finished_ns}"
+        return response
 
 
 def build_event(

@@ -1,4 +1,6 @@
-"""`make run`: moto server on 127.0.0.1:$MOTO_PORT, the HTTP API on 127.0.0.1:$PORT, in one process."""
+"""`make run`: moto server on 127.0.0.1:$MOTO_PORT and the HTTP API on 127.0.0.1:$PORT in one process;
+each function's handler runs in up to $LOCALCLOUD_INSTANCES worker processes (default 3), as Lambda runs
+concurrent requests in separate execution environments."""
 
 from __future__ import annotations
 
@@ -9,12 +11,14 @@ import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 
 from localcloud.cloud import LOCAL_ENVIRONMENT, REGION, LocalCloud, start
 from localcloud.gateway import MAX_PAYLOAD_BYTES, Gateway
+from localcloud.pool import instances_from_env
 
 STATE_FILE = os.path.join(os.path.dirname(__file__), "..", "..", ".localcloud.json")
 
@@ -47,9 +51,15 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                     self.send_header(key, value)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+        def __getattr__(self, name: str) -> Any:
+            # Every method goes to the gateway, which answers 404 for one without a route, as API
+            # Gateway does (http.server would answer 501 with an HTML page).
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: object) -> None:
             sys.stderr.write("http %s\n" % (format % args))
@@ -57,21 +67,22 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def main() -> None:
+def main(instances: int | None = None) -> None:
+    instances = instances_from_env() if instances is None else instances
     moto_port = int(os.environ.get("MOTO_PORT", "4566"))
     port = int(os.environ.get("PORT", "3000"))
     endpoint = f"http://127.0.0.1:{moto_port}"
 
-    from moto.server import ThreadedMotoServer
+    from localcloud.emulator import AtomicMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the emulator's per-request lines
 
-    emulator = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    emulator = AtomicMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
     emulator.start()
     os.environ.update(LOCAL_ENVIRONMENT)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     session = boto3.session.Session(region_name=REGION)
-    cloud: LocalCloud = start(session, emulator_endpoint=endpoint)
+    cloud: LocalCloud = start(session, emulator_endpoint=endpoint, instances=instances)
     with open(STATE_FILE, "w", encoding="utf-8") as handle:
         json.dump({"moto_endpoint": endpoint, "pool_id": cloud.pool_id, "client_ids": cloud.client_ids}, handle)
 
@@ -93,6 +104,10 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     print(f"facegate local cloud: API http://127.0.0.1:{port}  AWS emulator {endpoint}", flush=True)
+    if instances:
+        print(f"each function runs in up to {instances} instances (LOCALCLOUD_INSTANCES)", flush=True)
+    else:
+        print("every handler runs in this process, one invocation at a time per function", flush=True)
     print("tenants: demo, other; get a token with `make token` (TENANT=other); Ctrl-C stops", flush=True)
     try:
         httpd.serve_forever()
@@ -101,6 +116,7 @@ def main() -> None:
     finally:
         stopping.set()
         httpd.server_close()
+        cloud.gateway.close()
         emulator.stop()
         if os.path.exists(STATE_FILE):
             os.remove(STATE_FILE)

@@ -33,6 +33,10 @@ class PayloadTooLargeError(FacegateError):
     status, code, title = 413, "payload_too_large", "The request body is too large"
 
 
+class UnsupportedContentTypeError(FacegateError):
+    status, code, title = 415, "unsupported_content_type", "The request body must be application/json"
+
+
 class UnauthorizedError(FacegateError):
     status, code, title = 401, "unauthorized", "A valid bearer token is required"
 

@@ -7,13 +7,17 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
 from botocore.exceptions import ConnectionError as AwsConnectionError
 from botocore.exceptions import HTTPClientError
+from pydantic import BaseModel, ConfigDict, Field
 
 from facegate.errors import (
     DependencyUnavailableError,
@@ -22,6 +26,7 @@ from facegate.errors import (
     InvalidRequestError,
     MalformedJsonError,
     RequestInProgressError,
+    UnsupportedContentTypeError,
 )
 from facegate.observability import logger
 
@@ -42,6 +47,27 @@ def _unreachable_dependency(error: BaseException | None) -> BaseException | None
             return error
         error, seen = error.__cause__ or error.__context__, seen + 1
     return None
+
+
+class FieldError(BaseModel):
+    loc: list[str] = Field(description="Where in the request: body, path or query, then the field")
+    msg: str
+    type: str | None = None
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error the service answers (RFC 9457), as `problem()` below writes it; the OpenAPI
+    document describes every error response with it (tools/openapi.py)."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="https://facegate.dev/problems/<code>")
+    title: str
+    status: int
+    code: str = Field(description="Stable, machine-readable; see the README's error table")
+    detail: str
+    instance: str | None = Field(None, description="The request path")
+    errors: list[FieldError] | None = Field(None, description="invalid_request: what did not match the schema")
 
 
 def problem(error: FacegateError, instance: str | None = None, **more: Any) -> Response:
@@ -100,6 +126,10 @@ def install(app: APIGatewayHttpResolver) -> None:
         if error.status >= 500:
             logger.error("request failed", code=error.code)
         return problem(error, path())
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _content_type(_: RequestUnsupportedContentType) -> Response:
+        return problem(UnsupportedContentTypeError("send the body as application/json"), path())
 
     @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response:

@@ -10,7 +10,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api import problems
-from facegate.errors import ForbiddenError, PayloadTooLargeError, TenantUnknownError, UnauthorizedError
+from facegate.errors import (
+    ForbiddenError,
+    PayloadTooLargeError,
+    TenantUnknownError,
+    UnauthorizedError,
+    UnsupportedContentTypeError,
+)
 from facegate.tenancy import CallerContext
 
 SCOPE_PREFIX = "facegate/"
@@ -33,7 +39,17 @@ class FacegateResolver(APIGatewayHttpResolver):
         if size > self.max_body_bytes:
             error = PayloadTooLargeError(f"the body may be at most {self.max_body_bytes} bytes")
             return problems.lambda_response(error, str(event.get("rawPath", "")))
+        if body and not _is_json(event.get("headers") or {}):
+            # Every route takes JSON; Powertools would also parse form and multipart bodies.
+            refused = UnsupportedContentTypeError("send the body as application/json")
+            return problems.lambda_response(refused, str(event.get("rawPath", "")))
         return super().resolve(event, context)
+
+
+def _is_json(headers: Mapping[str, Any]) -> bool:
+    content_type = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in ("", "application/json") or media_type.endswith("+json")
 
 
 def create_resolver(max_body_bytes: int) -> FacegateResolver:
