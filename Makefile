@@ -83,8 +83,11 @@ bench-api: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(PY) tools/openapi.py
 
+# Per population (Western / East Asian, from ../shared as tools/populations.json says), each security level;
+# the DET plot goes to build/ (gitignored).
 eval: $(VENV)/.installed
-	$(PY) tools/evaluate.py ../shared/faces --held-out
+	@mkdir -p build
+	$(PY) tools/evaluate.py --held-out --plot build/det.png
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """Matching function: 1:1 verification and 1:N identification (inline probe or presigned upload),
-and the per-purpose switch for 1:N. Proctoring is not implemented yet and answers 501 problem+json.
+the per-purpose switch for 1:N, and the model's calibration as data. Proctoring is not implemented yet and
+answers 501 problem+json.
 
 Thin adapter: parse and validate, call the verification service, map the result to a response.
 """
@@ -16,9 +17,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from facegate.api.docs import returns
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
-from facegate.api.resolver import caller, create_resolver
+from facegate.api.resolver import caller, create_resolver, require_scope
 from facegate.config import get_settings
 from facegate.errors import NotImplementedYetError
+from facegate.models.calibration import ModelCalibrationResponse
 from facegate.models.consent import PurposeName
 from facegate.models.identification import (
     Candidate,
@@ -121,6 +123,13 @@ def configure_purpose(purpose: PurposePath, body: ConfigurePurposeRequest) -> di
         expose_scores=updated.expose_scores,
         gallery_size=size,
     ).model_dump(mode="json")
+
+
+@app.get("/v1/models/calibration")
+def model_calibration() -> ModelCalibrationResponse:
+    """Per security level: the threshold and the false- and true-match rates each population measured at it."""
+    require_scope(caller(app, container().tenant_for_client), "verify")
+    return ModelCalibrationResponse.from_engine(container().biometrics.calibration())
 
 
 NOT_IMPLEMENTED = {

@@ -89,3 +89,7 @@ class FaceBiometrics:
 
     def threshold(self, far: float) -> float:
         return float(self._engine.threshold(far))
+
+    def calibration(self) -> dict[str, Any]:
+        """Thresholds per level and what each population measured at them, as the engine's manifest records."""
+        return dict(self._engine.calibration())
