@@ -192,6 +192,7 @@ FACE_RECOGNITION: dict[str, Any] = {
 }
 
 MINIFASNET_SOURCE = {
+    "package": "github:minivision-ai/Silent-Face-Anti-Spoofing@b6d5f04 (a repository, not a registry package)",
     "repository": "minivision-ai/Silent-Face-Anti-Spoofing",
     "commit": "b6d5f04ad78778917853b25c778acef6d5626d15",
     "licence": "Apache-2.0 (LICENSE beside the weights in the repository)",

@@ -172,7 +172,7 @@ class FaceEngine:
             for e in pipe["embedders"]
         ]
         self._tracking = pipe.get(
-            "tracking", {"min_presence": 0.5, "max_jump_eye_distances": 1.5, "max_scale_change": 1.5}
+            "tracking", {"min_presence": 0.5, "max_jump_face_sizes": 0.5, "max_scale_change": 1.5}
         )
         pad = pipe.get("pad")
         self._pad_settings: dict[str, Any] = pad or {}

@@ -135,7 +135,8 @@ def _series(frames: Sequence[TrackedFrame]) -> dict[str, npt.NDArray[np.float64]
 
 def detect_actions(frames: Sequence[TrackedFrame], p: dict[str, Any]) -> dict[str, list[int]]:
     """For each action, the frame indices where it is seen, relative to the burst's own resting face (the median
-    yaw, pitch and eye openness of its frames; mouth openness is absolute).
+    yaw and pitch of its frames, and the `eyes_open_percentile` percentile of eye openness; mouth openness is
+    absolute).
 
     turn_left: yaw at least `turn_degrees` above the resting yaw (nose towards the image's right); turn_right: that
     far below; blink: eye openness below `blink_ratio` x the resting openness, with the head near its resting pose
@@ -145,10 +146,13 @@ def detect_actions(frames: Sequence[TrackedFrame], p: dict[str, Any]) -> dict[st
     out: dict[str, list[int]] = {a: [] for a in ACTIONS}
     if len(s["index"]) == 0:
         return out
-    yaw0, pitch0, eyes0 = (float(np.median(s[k])) for k in ("yaw", "pitch", "eyes"))
+    yaw0, pitch0 = (float(np.median(s[k])) for k in ("yaw", "pitch"))
     near_rest = (np.abs(s["yaw"] - yaw0) <= p["blink_max_turn_degrees"]) & (
         np.abs(s["pitch"] - pitch0) <= p["blink_max_turn_degrees"]
     )
+    # Open eyes: a high percentile over the frames near the resting pose (a long blink can cover half the burst,
+    # so the median may be shut eyes; a turned head distorts the eye shape).
+    eyes0 = float(np.percentile(s["eyes"][near_rest] if near_rest.any() else s["eyes"], p["eyes_open_percentile"]))
     idx = s["index"].astype(int)
     out["turn_left"] = idx[s["yaw"] - yaw0 >= p["turn_degrees"]].tolist()
     out["turn_right"] = idx[s["yaw"] - yaw0 <= -p["turn_degrees"]].tolist()

@@ -7,8 +7,8 @@ alone in between (cropped from the previous frame's landmarks), with head pose, 
         f.track_id, f.pose.yaw, f.pose.eyes, f.pose.mouth, f.quality.ok
 
 `engine.track(frames)` does the same over image bytes. A track id changes when the face is lost (FaceMesh's
-presence falls below `tracking.min_presence`, or the mesh jumps or changes size more than a face can between
-two frames) and a new face is detected; `track_id` is None on a frame with no face.
+presence falls below `tracking.min_presence`, or the mesh moves by more than `max_jump_face_sizes` of its size or
+changes size by more than `max_scale_change` between two frames) and a new face is detected; `track_id` is None on a frame with no face.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from faceengine.landmarks import LEFT_EYE, RIGHT_EYE, Mesh
+from faceengine.landmarks import Mesh
 from faceengine.pose import Pose, pose
 from faceengine.quality import Quality, check, measure
 
@@ -49,11 +49,6 @@ class TrackedFrame:
     faces: int
 
 
-def _eye_distance(mesh: Mesh) -> float:
-    p = mesh.points[:, :2]
-    return float(np.linalg.norm(p[list(LEFT_EYE)].mean(0) - p[list(RIGHT_EYE)].mean(0)))
-
-
 def _mesh_box(mesh: Mesh) -> tuple[float, float, float, float]:
     p = mesh.points[:, :2]
     lo, hi = p.min(0), p.max(0)
@@ -66,7 +61,7 @@ class Tracker:
     def __init__(self, engine: FaceEngine, settings: dict[str, Any]) -> None:
         self.engine = engine
         self.min_presence = float(settings["min_presence"])
-        self.max_jump = float(settings["max_jump_eye_distances"])
+        self.max_jump = float(settings["max_jump_face_sizes"])
         self.max_scale_change = float(settings["max_scale_change"])
         self._quality_limits = engine.manifest["pipeline"]["quality"]
         self._mesh: Mesh | None = None
@@ -103,13 +98,14 @@ class Tracker:
         )
 
     def _plausible(self, previous: Mesh, mesh: Mesh) -> bool:
-        """Whether mesh can be the same face one frame later (no jump across the frame, no sudden resize)."""
-        d0, d1 = _eye_distance(previous), _eye_distance(mesh)
-        if d0 <= 0 or d1 <= 0:
+        """Whether mesh can be the same face one frame later: no jump across the frame, no sudden resize. Sizes are
+        the meshes' box sides (the eye distance shrinks too much on a turned head to measure by)."""
+        s0, s1 = max(_mesh_box(previous)[2:]), max(_mesh_box(mesh)[2:])
+        if s0 <= 0 or s1 <= 0:
             return False
-        ratio = max(d0, d1) / min(d0, d1)
+        ratio = max(s0, s1) / min(s0, s1)
         shift = float(np.linalg.norm(previous.points[:, :2].mean(0) - mesh.points[:, :2].mean(0)))
-        return ratio <= self.max_scale_change and shift <= self.max_jump * max(d0, d1)
+        return ratio <= self.max_scale_change and shift <= self.max_jump * max(s0, s1)
 
     def update(self, image: npt.NDArray[np.uint8], timestamp_ms: float | None = None) -> TrackedFrame:
         """Track into one more frame (HxWx3 RGB uint8)."""
