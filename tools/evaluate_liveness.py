@@ -61,7 +61,7 @@ def _times(n: int) -> list[float]:
 def _spread(indices: list[int], n: int) -> list[int]:
     if len(indices) <= n:
         return indices
-    return [indices[int(round(k))] for k in np.linspace(0, len(indices) - 1, n)]
+    return [indices[round(k)] for k in np.linspace(0, len(indices) - 1, n)]
 
 
 def _clip_files(shared: Path, clip: str) -> list[Path]:
@@ -127,7 +127,7 @@ def main() -> None:
     shared: Path = args.shared
     engine = FaceEngine.load(threads=1)
     notes = json.loads((REPO / "tests" / "fixtures" / "clips.json").read_text())["clips"]
-    results: dict[str, Any] = {"params": engine.liveness_params()}
+    {"params": engine.liveness_params()}
     timings: list[float] = []
 
     def run(frames: list[bytes], actions: list[str], enrol: bytes | None = None, timed: bool = False) -> Any:
@@ -153,7 +153,8 @@ def main() -> None:
             }
         )
         print(
-            f"genuine {name:28s} {res.decision.decision:6s} {res.decision.reasons} pad={res.decision.details.get('pad_score')} depth={res.decision.details.get('depth_residual')} id={res.decision.details.get('identity_similarity')}",
+            f"genuine {name:28s} {res.decision.decision:6s} {res.decision.reasons} "
+            f"{ {k: res.decision.details.get(k) for k in ('pad_score', 'depth_residual', 'identity_similarity')} }",
             flush=True,
         )
     bpcer = sum(g["decision"] != "live" for g in genuine) / len(genuine)
@@ -212,7 +213,7 @@ def main() -> None:
         species["still_jittered"].append(
             {"burst": person.name, "decision": res.decision.decision, "reasons": res.decision.reasons}
         )
-        res = run([data] + frames[1:], actions, enrol=data)
+        res = run([data, *frames[1:]], actions, enrol=data)
         species["enrolment_photo"].append(
             {"burst": person.name, "decision": res.decision.decision, "reasons": res.decision.reasons}
         )

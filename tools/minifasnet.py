@@ -155,7 +155,7 @@ def blocks(w: dict[str, npt.NDArray[Any]]) -> list[tuple[str, int, bool]]:
 
 
 def _conv(x: npt.NDArray[np.float64], k: npt.NDArray[Any], stride: int, pad: int, groups: int) -> Any:
-    n, c, h, wd = x.shape
+    n, _c, h, wd = x.shape
     o, cg, kh, kw = k.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     oh, ow = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1

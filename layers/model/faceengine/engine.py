@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -497,7 +498,7 @@ class FaceEngine:
         thumbs = [self._thumbnail(im) for im in images]
         dup = sum(
             1
-            for a, b in zip(thumbs, thumbs[1:], strict=False)
+            for a, b in itertools.pairwise(thumbs)
             if a.shape == b.shape and float(np.abs(a - b).mean()) < float(p["duplicate_mad"])
         )
         # Identity continuity: the first and last frontal frames.

@@ -168,10 +168,7 @@ def challenge_met(seen: dict[str, list[int]], actions: Sequence[str]) -> dict[st
     for a in actions:
         nxt = next((i for i in seen.get(a, []) if i > after), None)
         out[a] = nxt
-        if nxt is None:
-            after = 1 << 30
-        else:
-            after = nxt
+        after = 1 << 30 if nxt is None else nxt
     return out
 
 
@@ -215,12 +212,10 @@ def best_frame(frames: Sequence[TrackedFrame], p: dict[str, Any]) -> int | None:
     found = [f for f in frames if f.pose is not None and f.quality is not None and f.quality.ok]
     if not found:
         return None
-    yaws = np.array([f.pose.yaw for f in found if f.pose])
-    rest = float(np.median(yaws))
-    cost = [abs((f.pose.yaw if f.pose else 0.0) - rest) + abs(f.quality.measures["yaw"] if f.quality else 0.0) * 100
-            for f in found]  # fmt: skip
+    # The quality yaw (nose offset between the eyes, -1..1) says how frontal a frame is; ties go to the earliest.
+    cost = [abs(f.quality.measures["yaw"]) if f.quality else 1.0 for f in found]
     k = int(np.argmin(cost))
-    if abs(found[k].quality.measures["yaw"] if found[k].quality else 1.0) > p["frontal_max_abs_yaw"]:
+    if cost[k] > p["frontal_max_abs_yaw"]:
         return None
     return found[k].index
 

@@ -6,9 +6,10 @@ alone in between (cropped from the previous frame's landmarks), with head pose, 
         f = tracker.update(engine.decode(jpeg), t)   # -> TrackedFrame
         f.track_id, f.pose.yaw, f.pose.eyes, f.pose.mouth, f.quality.ok
 
-`engine.track(frames)` does the same over image bytes. A track id changes when the face is lost (FaceMesh's
-presence falls below `tracking.min_presence`, or the mesh moves by more than `max_jump_face_sizes` of its size or
-changes size by more than `max_scale_change` between two frames) and a new face is detected; `track_id` is None on a frame with no face.
+`engine.track(frames)` does the same over image bytes. A track id changes when the face is lost and a new face
+is detected: FaceMesh's presence falls below `tracking.min_presence`, or the mesh moves by more than
+`max_jump_face_sizes` of its size or changes size by more than `max_scale_change` between two frames.
+`track_id` is None on a frame with no face.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def test_a_frame_without_a_face_loses_the_track(engine: FaceEngine, shared_dir: 
     # Given a clip interrupted by a photo with no face
     noface = sorted(faces_misc_dir.glob("noface_*.jpg"))[0].read_bytes()
     clip = _frames(shared_dir, "blink_a", 0, 5)
-    frames = list(engine.track(clip[:3] + [noface] + clip[3:]))
+    frames = list(engine.track([*clip[:3], noface, *clip[3:]]))
     # Then the frame has no track, and the face after it is a new track found by the detector
     assert frames[3].track_id is None and frames[3].pose is None
     assert frames[4].detected and frames[4].track_id not in (None, frames[0].track_id)
