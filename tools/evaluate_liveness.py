@@ -196,7 +196,7 @@ def main() -> None:
             species["replay"].append(
                 {"burst": f"replay_a@{start}", "decision": res.decision.decision, "reasons": res.decision.reasons}
             )
-    people = sorted(p for p in (shared / "faces").iterdir() if p.is_dir())
+    people = sorted(p for p in (shared / "faces").iterdir() if p.is_dir() and any(p.glob("*.jpg")))
     rng = random.Random(0)
     chosen = rng.sample(people, min(args.stills // (4 if args.quick else 1), len(people)))
     for k, person in enumerate(chosen):
