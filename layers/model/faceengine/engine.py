@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,8 +21,11 @@ from faceengine.detect import BlazeFaceDetector, Detection
 from faceengine.embed import Embedder, l2_normalise
 from faceengine.errors import LowQualityError, ModelMismatchError, MultipleFacesError, NoFaceError
 from faceengine.landmarks import FaceMesh, Mesh
+from faceengine.liveness import Decision, Evidence, judge, validate_actions
+from faceengine.pad import PassivePad
 from faceengine.quality import Quality, check, measure
 from faceengine.template import Template
+from faceengine.track import TrackedFrame, Tracker, track_images
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 FARS = (1e-2, 1e-3, 1e-4)
@@ -36,6 +41,17 @@ class FaceAnalysis:
     quality: Quality
     mesh: Mesh
     usable: bool
+
+
+@dataclass(frozen=True)
+class LivenessResult:
+    """A liveness judgement (`decision`: live | spoof | retry, `reasons`, `details`, `actions`, `best_frame`) and
+    the template of the best frontal frame (None when there is none): verify identity on `template` in the same
+    pass, and only when `decision.live`."""
+
+    decision: Decision
+    template: Template | None
+    frames: list[TrackedFrame]
 
 
 @dataclass(frozen=True)
@@ -156,6 +172,13 @@ class FaceEngine:
             )
             for e in pipe["embedders"]
         ]
+        self._tracking = pipe.get(
+            "tracking", {"min_presence": 0.5, "max_jump_face_sizes": 0.5, "max_scale_change": 1.5}
+        )
+        pad = pipe.get("pad")
+        self._pad_settings: dict[str, Any] = pad or {}
+        self.pad: PassivePad | None = PassivePad({n: session(n) for n in pad["models"]}, models, pad) if pad else None
+        self._liveness: dict[str, Any] = self.manifest.get("liveness", {})
         self._quality = pipe["quality"]
         self._faces = pipe["faces"]
         self._limits = pipe.get("limits", {})
@@ -394,3 +417,124 @@ class FaceEngine:
         data = copy.deepcopy(self.manifest.get("calibration", {}))
         data["model_id"], data["model_version"] = self.model_id, self.model_version
         return data
+
+    # -- tracking and liveness -------------------------------------------------------------------------
+
+    def tracker(self) -> Tracker:
+        """A new incremental tracker (see faceengine.track): `tracker.update(rgb_frame, timestamp_ms)`."""
+        return Tracker(self, self._tracking)
+
+    def track(
+        self, frames: Iterable[bytes | npt.NDArray[np.uint8]], timestamps_ms: Iterable[float] | None = None
+    ) -> Iterator[TrackedFrame]:
+        """Track one face through frames (image bytes, decoded with the engine's caps, or RGB arrays)."""
+        images = (f if isinstance(f, np.ndarray) else self.decode(f) for f in frames)
+        return track_images(self, images, timestamps_ms)
+
+    def pad_box(self, frame: TrackedFrame) -> tuple[float, float, float, float]:
+        """The detector-like face box the PAD networks expect, from a tracked frame's mesh box."""
+        if frame.box is None:
+            raise ValueError("the frame has no face")
+        x, y, w, h = frame.box
+        k = self._pad_settings.get("box_from_mesh", {})
+        nw, nh = w * float(k.get("width", 1.0)), h * float(k.get("height", 1.0))
+        cx, cy = x + w / 2.0, y + h / 2.0 + float(k.get("shift_y", 0.0)) * h
+        return cx - nw / 2.0, cy - nh / 2.0, nw, nh
+
+    def pad_score(self, image: npt.NDArray[np.uint8], box: tuple[float, float, float, float]) -> float:
+        """Passive real-face score (0..1, MiniFASNet) of one face box (x, y, w, h) in an RGB image."""
+        if self.pad is None:
+            raise ValueError("the manifest configures no PAD model (pipeline.pad)")
+        return float(self.pad.scores(image, [box])[0])
+
+    def liveness_params(self) -> dict[str, Any]:
+        """The manifest's `liveness` section (thresholds and limits) as a deep copy."""
+        return copy.deepcopy(self._liveness)
+
+    def _thumbnail(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        size = int(self._liveness["duplicate_thumbnail"])
+        from PIL import Image
+
+        grey = Image.fromarray(image).convert("L").resize((size, size), Image.Resampling.BOX)
+        return np.asarray(grey, dtype=np.float32)
+
+    def _face_patch(self, image: npt.NDArray[np.uint8], mesh: Mesh) -> npt.NDArray[np.float64]:
+        size = int(self._liveness["copy_patch"])
+        chip = align.warp(image, self.chip_transform(mesh, size), size).astype(np.float64).mean(2)
+        chip -= chip.mean()
+        return np.asarray(chip / max(float(np.linalg.norm(chip)), 1e-9), dtype=np.float64)
+
+    def liveness(
+        self,
+        frames: Sequence[bytes | npt.NDArray[np.uint8]],
+        timestamps_ms: Sequence[float],
+        actions: Sequence[str],
+        enrolment_image: bytes | npt.NDArray[np.uint8] | None = None,
+    ) -> LivenessResult:
+        """Judge a burst: frames (JPEG/PNG/WebP bytes or RGB arrays, un-mirrored), one timestamp per frame (ms),
+        the challenge actions in order (from faceengine.liveness.ACTIONS) and optionally the enrolment photo
+        (frames copied from it are a spoof). Returns the decision and the best frontal frame's template.
+
+        Raises ValueError for inconsistent input (lengths, unknown actions, more than `max_frames` frames) and the
+        decoding errors of decode() for a bad frame.
+        """
+        p = self._liveness
+        validate_actions(actions)
+        if len(frames) != len(timestamps_ms):
+            raise ValueError("one timestamp per frame is required")
+        if len(frames) > int(p["max_frames"]):
+            raise ValueError(f"at most {p['max_frames']} frames are accepted")
+        images = [f if isinstance(f, np.ndarray) else self.decode(f) for f in frames]
+        tracked = list(track_images(self, images, [float(t) for t in timestamps_ms]))
+        with_face = [f for f in tracked if f.mesh is not None]
+        # Passive PAD on up to pad_frames frames spread over the burst.
+        pad_scores: list[float] = []
+        if self.pad is not None and with_face:
+            n = min(int(p["pad_frames"]), len(with_face))
+            for k in np.linspace(0, len(with_face) - 1, n).round().astype(int):
+                f = with_face[int(k)]
+                pad_scores.append(self.pad_score(images[f.index], self.pad_box(f)))
+        # Near-identical consecutive frames (whole-frame thumbnails).
+        thumbs = [self._thumbnail(im) for im in images]
+        dup = sum(
+            1
+            for a, b in itertools.pairwise(thumbs)
+            if a.shape == b.shape and float(np.abs(a - b).mean()) < float(p["duplicate_mad"])
+        )
+        # Identity continuity: the first and last frontal frames.
+        limit = float(p["frontal_max_abs_yaw"])
+        frontal = [f for f in with_face if f.quality is not None and abs(f.quality.measures["yaw"]) <= limit]
+        similarity = None
+        if len(frontal) >= 2 and frontal[0].mesh is not None and frontal[-1].mesh is not None:
+            a = self.embed_mesh(images[frontal[0].index], frontal[0].mesh)
+            b = self.embed_mesh(images[frontal[-1].index], frontal[-1].mesh)
+            similarity = float(np.dot(a, b))
+        # Copies of the enrolment photo: aligned grey face patches, normalised correlation.
+        copy_score = None
+        if enrolment_image is not None:
+            enrol = enrolment_image if isinstance(enrolment_image, np.ndarray) else self.decode(enrolment_image)
+            faces = [f for f in self._analyse_image(enrol) if f.usable]
+            if faces:
+                ref = self._face_patch(enrol, faces[0].mesh)
+                copy_score = max(
+                    (float((self._face_patch(images[f.index], f.mesh) * ref).sum()) for f in with_face if f.mesh),
+                    default=0.0,
+                )
+        decision = judge(
+            Evidence(
+                frames=tracked,
+                actions=list(actions),
+                pad_scores=pad_scores,
+                identity_similarity=similarity,
+                duplicate_pairs=dup,
+                enrolment_copy=copy_score,
+            ),
+            p,
+        )
+        template = None
+        if decision.best_frame is not None:
+            f = tracked[decision.best_frame]
+            if f.mesh is not None:
+                vec = self.embed_mesh(images[f.index], f.mesh)
+                template = Template(vector=vec, model_id=self.model_id, model_version=self.model_version)
+        return LivenessResult(decision=decision, template=template, frames=tracked)

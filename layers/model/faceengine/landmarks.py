@@ -53,14 +53,19 @@ class FaceMesh:
         self.passes = int(settings.get("passes", 1))
 
     def _run(self, image: npt.NDArray[np.uint8], m: npt.NDArray[np.float64]) -> Mesh:
-        crop = align.warp(image, m, self.size).astype(np.float32) / 255.0
+        return self.run_crop(image, m)[0]
+
+    def run_crop(self, image: npt.NDArray[np.uint8], m: npt.NDArray[np.float64]) -> tuple[Mesh, npt.NDArray[np.uint8]]:
+        """The mesh found in the crop that the image->crop matrix m selects, and that crop (size x size RGB)."""
+        pixels = align.warp(image, m, self.size)
+        crop = pixels.astype(np.float32) / 255.0
         mesh, flag = self.session.run([self.mesh_name, self.flag_name], {self.input_name: crop[None]})
         pts = mesh.reshape(-1, 3).astype(np.float64)
         inv = align.invert(m)
         xy = align.apply(inv, pts[:, :2])
         z = pts[:, 2:3] * float(np.sqrt(abs(np.linalg.det(inv[:, :2]))))
         presence = float(np.clip(flag.reshape(-1)[0], 0.0, 1.0))  # the graph already ends in a sigmoid
-        return Mesh(points=np.concatenate([xy, z], axis=1), presence=presence)
+        return Mesh(points=np.concatenate([xy, z], axis=1), presence=presence), pixels
 
     def predict(self, image: npt.NDArray[np.uint8], det: Detection) -> Mesh:
         """Landmarks for one detection."""
