@@ -24,7 +24,7 @@ help:
 	@echo "make fuzz      contract fuzzing (schemathesis) of a local cloud of its own against /v1/openapi.json"
 	@echo "make token     print a bearer token for a local tenant (TENANT=demo|other)"
 	@echo "make outbox    print the e-mails and text messages the local cloud sent (newest first)"
-	@echo "make lint      ruff + mypy;  make validate: sam validate --lint;  make build: sam build"
+	@echo "make lint      ruff + mypy + import-linter;  make validate: sam validate --lint;  make build: sam build"
 
 $(VENV)/.installed: $(REQS)
 	@test -n "$(PY312)" || { echo "Python 3.12 not found (PATH or ~/.pyenv/versions/3.12*)"; exit 1; }
@@ -63,6 +63,8 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/shared/facegate layers/model/faceengine layers/model/facesearch tools/localcloud
+	@# The domain layout's rules (pyproject.toml [tool.importlinter]); each function folder is a namespace package.
+	PYTHONPATH=functions $(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

@@ -22,7 +22,7 @@ import boto3
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "layers" / "shared")]
 
-from facegate.repositories.tenants import TenantRepository  # noqa: E402
+from facegate.consent.dynamo import TenantRepository  # noqa: E402
 from localcloud.seed import create_client, seed_tenant  # noqa: E402
 
 TENANT_ID = re.compile(r"^[a-z][a-z0-9-]{1,39}$")

@@ -17,8 +17,7 @@ from facegate import __version__
 from facegate.api.docs import returns
 from facegate.api.idempotency import Idempotency
 from facegate.api.resolver import caller, create_resolver
-from facegate.config import get_settings
-from facegate.models.consent import (
+from facegate.consent.api import (
     ConsentHistoryResponse,
     ConsentRecordResponse,
     ConsentStateResponse,
@@ -29,9 +28,9 @@ from facegate.models.consent import (
     PutNoticeRequest,
     RecordConsentRequest,
 )
-from facegate.observability import logger, metrics, tracer
-from facegate.repositories.consents import ConsentRecord
-from facegate.repositories.tenants import Notice
+from facegate.consent.entities import ConsentRecord, Notice
+from facegate.core.config import get_settings
+from facegate.core.observability import logger, metrics, tracer
 from facegate.wiring import container
 
 SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]

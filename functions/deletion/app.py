@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.docs import returns
 from facegate.api.resolver import caller, create_resolver
-from facegate.config import get_settings
-from facegate.models.deletion import DeletionJobResponse
-from facegate.observability import logger, metrics, tracer
-from facegate.repositories.deletions import DeletionJob
+from facegate.core.config import get_settings
+from facegate.core.observability import logger, metrics, tracer
+from facegate.deletion.api import DeletionJobResponse
+from facegate.deletion.entities import DeletionJob
 from facegate.wiring import container
 
 SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]

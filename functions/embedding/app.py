@@ -18,10 +18,10 @@ from facegate.api.docs import returns
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver
-from facegate.config import get_settings
-from facegate.models.enrolment import EnrolmentResponse, StartEnrolmentRequest
-from facegate.observability import logger, metrics, tracer
-from facegate.repositories.enrolments import Enrolment
+from facegate.core.config import get_settings
+from facegate.core.observability import logger, metrics, tracer
+from facegate.enrolment.api import EnrolmentResponse, StartEnrolmentRequest
+from facegate.enrolment.entities import Enrolment
 from facegate.wiring import container
 
 SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]

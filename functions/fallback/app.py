@@ -17,8 +17,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from facegate.api.docs import returns
 from facegate.api.idempotency import Idempotency
 from facegate.api.resolver import caller, create_resolver, require_scope
-from facegate.config import get_settings
-from facegate.fallback.models import (
+from facegate.core.config import get_settings
+from facegate.core.observability import logger, metrics, tracer
+from facegate.core.tenancy import CallerContext
+from facegate.fallback.api import (
     ChallengeResponse,
     FallbackVerificationResponse,
     ReviewDecisionRequest,
@@ -30,10 +32,7 @@ from facegate.fallback.models import (
     TotpResponse,
     VerifyChallengeRequest,
 )
-from facegate.fallback.wiring import fallback
-from facegate.observability import logger, metrics, tracer
-from facegate.tenancy import CallerContext
-from facegate.wiring import container
+from facegate.wiring import container, fallback
 
 SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 OpaqueIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{72}$")]

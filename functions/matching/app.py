@@ -18,19 +18,22 @@ from facegate.api.docs import returns
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver, require_scope
-from facegate.config import get_settings
-from facegate.errors import NotImplementedYetError
-from facegate.models.calibration import ModelCalibrationResponse
-from facegate.models.consent import PurposeName
-from facegate.models.identification import (
+from facegate.consent.api import PurposeName
+from facegate.core.config import get_settings
+from facegate.core.errors import NotImplementedYetError
+from facegate.core.observability import logger, metrics, tracer
+from facegate.matching.api import (
     Candidate,
     ConfigurePurposeRequest,
     IdentificationResponse,
     IdentifyRequest,
+    ModelCalibrationResponse,
+    ProbeRequest,
+    ProbeResponse,
     PurposeResponse,
+    VerificationResponse,
+    VerifyRequest,
 )
-from facegate.models.verification import ProbeRequest, ProbeResponse, VerificationResponse, VerifyRequest
-from facegate.observability import logger, metrics, tracer
 from facegate.wiring import container
 
 PurposePath = Annotated[PurposeName, Path()]

@@ -297,7 +297,7 @@ def test_erasure_over_http_leaves_no_trace(server: Server, shared_dir: Path) -> 
     secrets = boto3.client("secretsmanager", **kwargs)
     pepper_arn = next(x["ARN"] for x in secrets.list_secrets()["SecretList"] if "Pepper" in x["Name"])
     pepper = secrets.get_secret_value(SecretId=pepper_arn)["SecretString"].encode()
-    from facegate.hashing import SubjectHasher
+    from facegate.core.hashing import SubjectHasher
 
     needles = [subject, SubjectHasher(pepper).ref("demo", subject), enrolled["template"]["template_id"]]
     left = []

@@ -15,8 +15,8 @@ import requests
 from botocore.exceptions import ClientError
 
 from facegate import wiring
-from facegate.adapters import queue
-from facegate.repositories.base import utcnow
+from facegate.core.clock import utcnow
+from facegate.deletion import sqs as queue
 from tests.integration.conftest import Api
 from tests.integration.test_enrolment_api import grant
 

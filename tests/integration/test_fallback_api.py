@@ -18,12 +18,10 @@ from moto.moto_api._internal.responses import MotoAPIResponse
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 
-from facegate.fallback.wiring import fallback
-from facegate.repositories.attempts import AttemptRepository
-from facegate.repositories.base import iso, utcnow
-from facegate.repositories.templates import StoredTemplate, TemplateRepository
-from facegate.services.verification import LOCKOUT_FAILURES, LOCKOUT_WINDOW
-from facegate.wiring import container
+from facegate.core.clock import iso, utcnow
+from facegate.matching.dynamo import AttemptRepository, TemplateRepository
+from facegate.matching.entities import LOCKOUT_FAILURES, LOCKOUT_WINDOW, StoredTemplate
+from facegate.wiring import container, fallback
 from localcloud.cloud import REGION, LocalCloud
 from localcloud.outbox import collect, verify_senders
 from tests.integration.conftest import Api, all_items

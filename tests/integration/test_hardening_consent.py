@@ -20,10 +20,9 @@ import pytest
 import requests
 
 from facegate import wiring
-from facegate.biometrics import EngineTemplate
-from facegate.errors import FacegateError
-from facegate.services.gallery import gallery_id
-from facegate.tenancy import CallerContext
+from facegate.core.errors import FacegateError
+from facegate.core.tenancy import CallerContext
+from facegate.matching.entities import EngineTemplate, gallery_id
 from localcloud.cloud import LocalCloud
 from tests.integration.conftest import Api
 from tests.integration.test_consent_api import consent_body, current_notice

@@ -21,11 +21,11 @@ import pyotp
 import pytest
 
 # Modules, not names: each test fails on its own assertions against the code before the fix.
-from facegate.fallback import errors, repositories
-from facegate.fallback.repositories import TotpItem
-from facegate.fallback.wiring import Fallback, FallbackSettings, fallback
-from facegate.tenancy import CallerContext
-from facegate.wiring import container
+from facegate.core import errors
+from facegate.core.tenancy import CallerContext
+from facegate.fallback import dynamo as repositories
+from facegate.fallback.dynamo import TotpItem
+from facegate.wiring import Fallback, container, fallback
 from localcloud.cloud import REGION, LocalCloud
 from localcloud.outbox import verify_senders
 from tests.integration.conftest import Api, all_items
@@ -138,7 +138,7 @@ def everyone_reads_before_anyone_writes(item: type, sort_key: str, parties: int)
 
 def lambdas(count: int, clock: Clock, **settings: Any) -> list[Fallback]:
     """`count` independent service stacks, as `count` warm Lambda containers, sharing the moto tables."""
-    env = FallbackSettings.from_env().model_copy(update=settings)
+    env = container().settings.fallback.model_copy(update=settings)
     stacks = [Fallback(container(), env, clock=clock) for _ in range(count)]
     for stack in stacks:  # build every repository now: building one re-binds its item class
         _ = stack.challenges, stack.totp

@@ -27,11 +27,10 @@ import boto3
 import pytest
 import requests
 
-from facegate.config import ClientLimits
-from facegate.fallback.wiring import fallback
-from facegate.repositories.base import utcnow
-from facegate.services.enrolment import PROCESSING_SECONDS, UPLOAD_SECONDS
-from facegate.wiring import container
+from facegate.core.clock import utcnow
+from facegate.core.config import ClientLimits
+from facegate.enrolment.entities import PROCESSING_SECONDS, UPLOAD_SECONDS
+from facegate.wiring import container, fallback
 from localcloud.cloud import LocalCloud
 from localcloud.gateway import LambdaContext, build_event, to_http
 from tests.integration.conftest import Api, Reply

@@ -18,12 +18,12 @@ import requests
 from PIL import Image
 
 from facegate.api.problems import problem
-from facegate.biometrics import EngineTemplate, FaceBiometrics
-from facegate.errors import FacegateError
-from facegate.repositories.attempts import AttemptRepository
-from facegate.repositories.base import utcnow
-from facegate.services.verification import LOCKOUT_FAILURES, LOCKOUT_WINDOW
-from facegate.tenancy import CallerContext
+from facegate.core.clock import utcnow
+from facegate.core.errors import FacegateError
+from facegate.core.tenancy import CallerContext
+from facegate.matching.biometrics import FaceBiometrics
+from facegate.matching.dynamo import AttemptRepository
+from facegate.matching.entities import LOCKOUT_FAILURES, LOCKOUT_WINDOW, EngineTemplate
 from facegate.wiring import container
 from tests.atomic_moto import make_single_item_writes_atomic
 from tests.integration.conftest import Api, all_items

@@ -12,7 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from facegate.repositories.attempts import AttemptRepository, AttemptsItem, Reservation
+from facegate.matching.dynamo import AttemptRepository, AttemptsItem
+from facegate.matching.entities import Reservation
 from localcloud.template import load_template
 from tests.atomic_moto import make_single_item_writes_atomic
 

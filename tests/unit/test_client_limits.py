@@ -22,7 +22,7 @@ import boto3
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
-from facegate.config import ClientLimits, Settings
+from facegate.core.config import ClientLimits, Settings
 from localcloud.template import load_template
 
 pytestmark = pytest.mark.unit
@@ -126,7 +126,7 @@ with mock_aws():
     botocore.session.Session.create_client = recording  # from here on: only clients the functions make
     from pynamodb.models import Model
     from facegate.wiring import container
-    from facegate.fallback.wiring import fallback
+    from facegate.wiring import fallback
 
     shared = container()
     for name in ("signer", "consents", "enrolments", "verifications", "identifications", "gallery_remover",

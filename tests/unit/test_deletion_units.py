@@ -2,7 +2,7 @@
 
 import pytest
 
-from facegate.adapters.queue import backoff_seconds
+from facegate.deletion.sqs import backoff_seconds
 
 pytestmark = pytest.mark.unit
 
@@ -13,7 +13,7 @@ def test_backoff_doubles_and_caps() -> None:
 
 
 def test_filing_warnings_at_80_and_100_thousand() -> None:
-    from facegate.services.deletion import filing_warnings
+    from facegate.deletion.entities import filing_warnings
 
     assert filing_warnings(79_999) == []
     assert "80,000" in filing_warnings(80_000)[0]

@@ -13,20 +13,20 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from facegate.adapters.kms_signer import KmsSigner
+from facegate.core.dynamo import bind
+from facegate.core.kms import KmsSigner
+from facegate.fallback.dynamo import OtpGuessesItem, OtpGuessRepository
+from facegate.fallback.entities import Guess
 from facegate.fallback.proofs import ResultTokenReader
-from facegate.fallback.repositories import OtpGuessesItem, OtpGuessRepository
-from facegate.fallback.services import (
+from facegate.fallback.service import (
     OTP_GUESS_LIMIT,
     CodeHasher,
-    Guess,
     OtpGuessBudget,
     mask_email,
     mask_phone,
     new_code,
     remaining_methods,
 )
-from facegate.repositories.base import bind
 from localcloud.outbox import collect, render
 from localcloud.template import load_template
 

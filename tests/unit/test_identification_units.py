@@ -2,7 +2,7 @@
 
 import pytest
 
-from facegate.services.identification import far_for_gallery
+from facegate.matching.entities import far_for_gallery
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from facegate.models.calibration import ModelCalibrationResponse
+from facegate.matching.api import ModelCalibrationResponse
 
 pytestmark = pytest.mark.unit
 

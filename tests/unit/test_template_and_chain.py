@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from facegate.errors import GuardianRequiredError
-from facegate.hashing import SubjectHasher, canonical_sha256
-from facegate.models.consent import RecordConsentRequest
-from facegate.repositories.consents import GENESIS_HASH, ConsentRecord
-from facegate.services.consent import _check_guardian, record_hash
+from facegate.consent.api import RecordConsentRequest
+from facegate.consent.entities import GENESIS_HASH, ConsentRecord, record_hash
+from facegate.consent.service import _check_guardian
+from facegate.core.errors import GuardianRequiredError
+from facegate.core.hashing import SubjectHasher, canonical_sha256
 from localcloud.gateway import routes_from
 from localcloud.template import creation_order, load_template
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from facegate.models.consent import NoticeContent
-from facegate.repositories.base import iso, utcnow
-from facegate.repositories.tenants import Notice, Purpose, TenantRepository
-from facegate.services.consent import notice_sha256
+from facegate.consent.api import NoticeContent
+from facegate.consent.dynamo import TenantRepository
+from facegate.consent.entities import Notice, Purpose, notice_sha256
+from facegate.core.clock import iso, utcnow
 
 TENANTS = ("demo", "other")
 SCOPES = ("consent", "enrol", "verify", "identify", "fallback", "delete", "admin")

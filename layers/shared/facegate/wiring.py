@@ -1,4 +1,5 @@
-"""Composition root: builds repositories, adapters and services once per cold start."""
+"""Composition root: builds repositories, adapters and services once per cold start (the one place that
+reads settings and makes AWS clients; every function's handler asks it for its services)."""
 
 from __future__ import annotations
 
@@ -11,29 +12,31 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from facegate.adapters.envelope import EnvelopeCipher
-from facegate.adapters.events import EventPublisher
-from facegate.adapters.kms_signer import KmsSigner
-from facegate.adapters.secrets import load_pepper
-from facegate.adapters.uploads import UploadStore
-from facegate.config import Settings, get_settings
-from facegate.hashing import SubjectHasher
-from facegate.repositories.audit import AuditRepository
-from facegate.repositories.base import use_client_limits, utcnow
-from facegate.repositories.consents import ConsentRepository
-from facegate.repositories.enrolments import EnrolmentRepository
-from facegate.repositories.templates import TemplateRepository
-from facegate.repositories.tenants import TenantRepository
-from facegate.services.audit import Auditor
-from facegate.services.consent import ConsentService, NoticeService
+from facegate.consent.dynamo import ConsentRepository, TenantRepository
+from facegate.consent.service import ConsentService, NoticeService
+from facegate.core.audit import Auditor
+from facegate.core.clock import utcnow
+from facegate.core.config import FallbackSettings, Settings, get_settings
+from facegate.core.dynamo import AuditRepository, use_client_limits
+from facegate.core.eventbridge import EventPublisher
+from facegate.core.hashing import SubjectHasher
+from facegate.core.kms import EnvelopeCipher, KmsSigner
+from facegate.core.s3 import UploadStore
+from facegate.core.secrets import load_pepper
+from facegate.enrolment.dynamo import EnrolmentRepository
+from facegate.matching.dynamo import TemplateRepository
 
 if TYPE_CHECKING:
-    from facegate.biometrics import EngineTemplate, FaceBiometrics
-    from facegate.services.deletion import DeletionService
-    from facegate.services.enrolment import EnrolmentService
-    from facegate.services.gallery import GalleryStore
-    from facegate.services.identification import IdentificationService
-    from facegate.services.verification import VerificationService
+    from facegate.deletion.service import DeletionService
+    from facegate.enrolment.service import EnrolmentService
+    from facegate.fallback.dynamo import SessionRepository, TotpRepository
+    from facegate.fallback.service import ChallengeService, OtpGuessBudget, RateLimiter, SessionService, TotpService
+    from facegate.matching.biometrics import FaceBiometrics
+    from facegate.matching.entities import EngineTemplate
+    from facegate.matching.gallery import GalleryStore
+    from facegate.matching.identification import IdentificationService
+    from facegate.matching.templates import TemplateOpener
+    from facegate.matching.verification import VerificationService
 
 TENANT_CACHE_SECONDS = 300
 
@@ -118,9 +121,16 @@ class Container:
     @cached_property
     def biometrics(self) -> FaceBiometrics:
         """The face engine; built on first use so that functions without the model layer never load it."""
-        from facegate.biometrics import FaceBiometrics
+        from facegate.matching.biometrics import FaceBiometrics
 
         return FaceBiometrics()
+
+    @cached_property
+    def opener(self) -> TemplateOpener:
+        """The one audited decryption of stored templates, for every reader of templates."""
+        from facegate.matching.templates import TemplateOpener
+
+        return TemplateOpener(self.cipher, self.auditor, lambda: self.biometrics)
 
     @cached_property
     def uploads(self) -> UploadStore:
@@ -129,7 +139,7 @@ class Container:
 
     @cached_property
     def enrolments(self) -> EnrolmentService:
-        from facegate.services.enrolment import EnrolmentService
+        from facegate.enrolment.service import EnrolmentService
 
         s = self.settings
         return EnrolmentService(
@@ -139,6 +149,7 @@ class Container:
             jobs=EnrolmentRepository(s.jobs_table, s.region),
             templates=self.templates,
             cipher=self.cipher,
+            opener=self.opener,
             uploads=self.uploads,
             engine=lambda: self.biometrics,
             auditor=self.auditor,
@@ -148,28 +159,28 @@ class Container:
         )
 
     def _gallery_add(self, tenant_id: str, purpose: str, ref: str, template_id: str, template: EngineTemplate) -> None:
-        from facegate.services.gallery import gallery_id
+        from facegate.matching.entities import gallery_id
 
         gallery = gallery_id(tenant_id, purpose, template.model_id, template.model_version)
         model = (template.model_id, template.model_version)
         self.gallery.add(gallery, ref, template_id, self.biometrics.vector(template), model)
 
     def _gallery_remove(self, tenant_id: str, purpose: str, ref: str, template_id: str) -> None:
-        from facegate.services.gallery import gallery_id
+        from facegate.matching.entities import gallery_id
 
         engine = self.biometrics
         gallery = gallery_id(tenant_id, purpose, engine.model_id, engine.model_version)
         self.gallery.discard(gallery, ref, lambda row_template: row_template == template_id)
 
     def gallery_store(self, dim: int) -> GalleryStore:
-        from facegate.repositories.galleries import GalleryRepository
-        from facegate.services.gallery import GalleryStore
+        from facegate.matching.dynamo import GalleryRepository
+        from facegate.matching.gallery import GalleryStore
+        from facegate.matching.s3 import S3ShardObjects
         from facesearch import ShardCache
 
         s = self.settings
         return GalleryStore(
-            s3=self.client("s3"),
-            bucket=s.galleries_bucket,
+            objects=S3ShardObjects(self.client("s3"), s.galleries_bucket),
             cipher=self.cipher,
             pointers=GalleryRepository(s.jobs_table, s.region),
             cache=ShardCache(s.gallery_cache_bytes),
@@ -188,14 +199,14 @@ class Container:
 
     @cached_property
     def identifications(self) -> IdentificationService:
-        from facegate.services.identification import IdentificationService
+        from facegate.matching.identification import IdentificationService
 
         return IdentificationService(
             notices=self.notices,
             tenants=self.tenants,
             consents=self.consent_records,
             templates=self.templates,
-            cipher=self.cipher,
+            opener=self.opener,
             uploads=self.uploads,
             gallery=lambda: self.gallery,
             engine=lambda: self.biometrics,
@@ -204,9 +215,8 @@ class Container:
 
     @cached_property
     def verifications(self) -> VerificationService:
-        from facegate.repositories.attempts import AttemptRepository
-        from facegate.services.results import ResultIssuer
-        from facegate.services.verification import VerificationService
+        from facegate.core.results import ResultIssuer
+        from facegate.matching.verification import VerificationService
 
         s = self.settings
         return VerificationService(
@@ -214,8 +224,8 @@ class Container:
             consents=self.consent_records,
             hasher=self.hasher,
             templates=self.templates,
-            attempts=AttemptRepository(s.sessions_table, s.region),
-            cipher=self.cipher,
+            attempts=self.attempts,
+            opener=self.opener,
             uploads=self.uploads,
             engine=lambda: self.biometrics,
             results=ResultIssuer(self.signer, s.issuer),
@@ -223,10 +233,18 @@ class Container:
         )
 
     @cached_property
+    def attempts(self) -> Any:
+        from facegate.matching.dynamo import AttemptRepository
+
+        return AttemptRepository(self.settings.sessions_table, self.settings.region)
+
+    @cached_property
     def deletions(self) -> DeletionService:
-        from facegate.repositories.deletions import DeletionRepository
-        from facegate.repositories.erasure import ErasureRepository, TableStore
-        from facegate.services.deletion import DeletionService, Stores, sqs_sender
+        from facegate.deletion.dynamo import DeletionRepository, ErasureRepository
+        from facegate.deletion.entities import Stores, TableStore
+        from facegate.deletion.s3 import ObjectErasure
+        from facegate.deletion.service import DeletionService
+        from facegate.deletion.sqs import SqsJobQueue
 
         s = self.settings
 
@@ -243,11 +261,12 @@ class Container:
                 consents=store("consents", s.consents_table),
                 uploads_bucket=s.uploads_bucket,
             ),
-            erasure=ErasureRepository(self.client("dynamodb"), self.client("s3")),
+            erasure=ErasureRepository(self.client("dynamodb")),
+            objects=ObjectErasure(self.client("s3")),
             deletions=DeletionRepository(s.jobs_table, s.region),
             hasher=self.hasher,
             signer=self.signer,
-            enqueue=sqs_sender(self.sqs, s.deletion_queue_url),
+            queue=SqsJobQueue(self.sqs, s.deletion_queue_url),
             auditor=self.auditor,
             issuer=s.issuer,
             gallery_discard=lambda tenant, ref, purposes, doomed: self.gallery_remover.discard_everywhere(
@@ -259,7 +278,7 @@ class Container:
         )
 
     def retry_later(self, queue_url: str, receipt_handle: str, receive_count: int) -> None:
-        from facegate.adapters import queue
+        from facegate.deletion import sqs as queue
 
         queue.delay_redelivery(self.sqs, queue_url, receipt_handle, receive_count)
 
@@ -280,6 +299,121 @@ class Container:
         self._tenant_cache[client_id] = (time.monotonic(), tenant)
         return tenant
 
+    @cached_property
+    def fallback(self) -> Fallback:
+        return Fallback(self, self.settings.fallback)
+
+
+@dataclass
+class Fallback:
+    """The fallback function's services, from the shared container's pieces and the fallback settings."""
+
+    shared: Container
+    settings: FallbackSettings
+    # Every service reads time through here, so that tests can move the clock of the running handler.
+    clock: Callable[[], datetime] = utcnow
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def cipher(self) -> EnvelopeCipher:
+        return self.shared.cipher
+
+    @cached_property
+    def session_records(self) -> SessionRepository:
+        from facegate.fallback.dynamo import SessionRepository
+
+        return SessionRepository(self.shared.settings.sessions_table, self.shared.settings.region)
+
+    @cached_property
+    def totp_records(self) -> TotpRepository:
+        from facegate.fallback.dynamo import TotpRepository
+
+        return TotpRepository(self.shared.settings.challenges_table, self.shared.settings.region)
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        from facegate.fallback.dynamo import RateLimitRepository
+        from facegate.fallback.entities import Limits
+        from facegate.fallback.service import RateLimiter
+
+        s = self.settings
+        limits = Limits(s.subject_limit_per_minute, s.tenant_limit_per_minute, s.destination_limit_per_minute)
+        counters = RateLimitRepository(self.shared.settings.sessions_table, self.shared.settings.region)
+        return RateLimiter(counters, limits, self.now)
+
+    @cached_property
+    def budget(self) -> OtpGuessBudget:
+        from facegate.fallback.dynamo import OtpGuessRepository
+        from facegate.fallback.service import OtpGuessBudget
+
+        guesses = OtpGuessRepository(self.shared.settings.sessions_table, self.shared.settings.region)
+        return OtpGuessBudget(guesses, limit=self.settings.otp_guesses_per_day, clock=self.now)
+
+    @cached_property
+    def sessions(self) -> SessionService:
+        from facegate.fallback.service import SessionService
+        from facegate.matching.dynamo import AttemptRepository
+
+        s = self.shared.settings
+        return SessionService(
+            notices=self.shared.notices,
+            consents=self.shared.consent_records,
+            templates=self.shared.templates,
+            attempts=AttemptRepository(s.sessions_table, s.region),
+            sessions=self.session_records,
+            totp=self.totp_records,
+            limiter=self.limiter,
+            budget=self.budget,
+            cipher=self.cipher,
+            hasher=self.shared.hasher,
+            auditor=self.shared.auditor,
+            clock=self.now,
+        )
+
+    @cached_property
+    def challenges(self) -> ChallengeService:
+        from facegate.core.results import ResultIssuer
+        from facegate.fallback.dynamo import ChallengeRepository
+        from facegate.fallback.messaging import EmailSender, ReviewQueue, SmsSender
+        from facegate.fallback.service import ChallengeService, CodeHasher
+
+        s = self.shared.settings
+        client = self.shared.client
+        return ChallengeService(
+            sessions=self.session_records,
+            challenges=ChallengeRepository(s.challenges_table, s.region),
+            totp=self.totp_records,
+            limiter=self.limiter,
+            budget=self.budget,
+            cipher=self.cipher,
+            codes=CodeHasher(self.shared.pepper),
+            email=EmailSender(client("sesv2"), self.settings.email_sender),
+            sms=SmsSender(client("sns"), self.settings.sms_sender_id),
+            reviews=ReviewQueue(client("sqs"), s.review_queue_url),
+            results=ResultIssuer(self.shared.signer, s.issuer, self.now),
+            auditor=self.shared.auditor,
+            clock=self.now,
+        )
+
+    @cached_property
+    def totp(self) -> TotpService:
+        from facegate.fallback.proofs import ResultTokenReader
+        from facegate.fallback.service import TotpService
+
+        return TotpService(
+            totp=self.totp_records,
+            sessions=self.session_records,
+            results=ResultTokenReader(self.shared.signer.jwks),
+            issuer=self.shared.settings.issuer,
+            limiter=self.limiter,
+            cipher=self.cipher,
+            hasher=self.shared.hasher,
+            auditor=self.shared.auditor,
+            clock=self.now,
+        )
+
 
 @lru_cache(maxsize=1)
 def container() -> Container:
@@ -290,3 +424,8 @@ def reset() -> None:
     """Forget everything built (tests and the local cloud call this after changing the environment)."""
     get_settings.cache_clear()
     container.cache_clear()
+
+
+def fallback() -> Fallback:
+    """The fallback services of the current container (rebuilt when `reset()` made a new one)."""
+    return container().fallback

@@ -24,8 +24,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from facegate.config import ClientLimits
-from facegate.errors import InvalidRequestError
+from facegate.core.config import ClientLimits
+from facegate.core.errors import InvalidRequestError
 
 MAX_KEY_LENGTH = 255
 PARTITION_PREFIX = "idempotency#"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from facegate.errors import InvalidImageError
+from facegate.core.errors import InvalidImageError
 
 
 def decode_base64_image(image: str) -> bytes:

@@ -19,7 +19,7 @@ from botocore.exceptions import ConnectionError as AwsConnectionError
 from botocore.exceptions import HTTPClientError
 from pydantic import BaseModel, ConfigDict, Field
 
-from facegate.errors import (
+from facegate.core.errors import (
     DependencyUnavailableError,
     FacegateError,
     IdempotencyKeyReusedError,
@@ -28,13 +28,13 @@ from facegate.errors import (
     RequestInProgressError,
     UnsupportedContentTypeError,
 )
-from facegate.observability import logger
+from facegate.core.observability import logger
 
 PROBLEM_JSON = "application/problem+json"
 # A retry that arrives while the first request with its Idempotency-Key still runs (or before the lock of
 # a request whose instance crashed has ended, at most the function's timeout) is told to come back soon.
 IN_PROGRESS_RETRY_AFTER_SECONDS = 2
-# An AWS dependency that did not answer within the client limits (facegate.config.ClientLimits).
+# An AWS dependency that did not answer within the client limits (facegate.core.config.ClientLimits).
 DEPENDENCY_RETRY_AFTER_SECONDS = 5
 
 
@@ -150,7 +150,7 @@ def install(app: APIGatewayHttpResolver) -> None:
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
-        from facegate.errors import RouteNotFoundError
+        from facegate.core.errors import RouteNotFoundError
 
         return problem(RouteNotFoundError(), path())
 

@@ -10,14 +10,14 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api import problems
-from facegate.errors import (
+from facegate.core.errors import (
     ForbiddenError,
     PayloadTooLargeError,
     TenantUnknownError,
     UnauthorizedError,
     UnsupportedContentTypeError,
 )
-from facegate.tenancy import CallerContext
+from facegate.core.tenancy import CallerContext
 
 SCOPE_PREFIX = "facegate/"
 

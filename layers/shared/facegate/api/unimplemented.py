@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from facegate.api.problems import lambda_response
-from facegate.errors import NotImplementedYetError
+from facegate.core.errors import NotImplementedYetError
 
 
 def not_implemented(capability: str, event: dict[str, Any]) -> dict[str, Any]:

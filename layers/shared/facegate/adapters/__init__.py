@@ -1,1 +1,0 @@
-"""Adapters to AWS services other than DynamoDB (KMS signing, secrets, events)."""

@@ -1,1 +1,0 @@
-"""Request and response contracts (pydantic); they also generate the OpenAPI document."""

@@ -1,1 +1,0 @@
-"""Data access: PynamoDB items and the repositories that own them. Nothing else touches DynamoDB."""

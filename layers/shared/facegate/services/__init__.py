@@ -1,1 +1,0 @@
-"""Use cases. Services take their repositories and adapters as constructor arguments."""
