@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "layers" / "model" / "faceengine" / "models"
@@ -98,7 +99,7 @@ def run_variant(engines: dict[str, Any], variant: str, frames: list[bytes], keep
         eng = engines["full"] if variant == "track_full" else engine
         it: Iterator[Any] = eng.track(frames)
         wall, cpu, out = _timed(frames, lambda i, b: next(it))
-        result: dict[str, Any] = {"wall": wall, "cpu": cpu}
+        result: dict[str, Any] = {"wall": wall, "cpu": cpu, "detected": [bool(f.detected) for f in out]}
         if keep:
             result["frames"] = [_summary(f) for f in out]
             result["meshes"] = [None if f.mesh is None else f.mesh.points for f in out]
@@ -311,13 +312,20 @@ def actions_agree(engine: Any, shared: Path, clip_frames: int) -> dict[str, Any]
     return out
 
 
+GROUPS = ("clips", "pad_bona_fide", "pad_attack")
+
+
+def _group(name: str) -> str:
+    return "clips" if name.startswith("clips/") else "pad_" + name.split("/")[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("shared", nargs="?", default=str(REPO.parent / "shared"))
     ap.add_argument("--baseline", default="main", help="git revision to compare with ('' to skip)")
     ap.add_argument("--clip-frames", type=int, default=30)
-    ap.add_argument("--pad-sequences", type=int, default=30)
-    ap.add_argument("--pad-frames", type=int, default=8)
+    ap.add_argument("--pad-sequences", type=int, default=12)
+    ap.add_argument("--pad-frames", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--actions-frames", type=int, default=120, help="frames per clip for the liveness-action check")
     ap.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
@@ -337,11 +345,13 @@ def main() -> None:
     baseline = Baseline(args.baseline, args.cpu) if args.baseline else None
     theirs = [f"main:{v}" for v in ("analyse", "track", *(f"track_id{k}" for k in IDENTITY_EVERY))] if baseline else []
     variants = ours + theirs
-    times: dict[str, dict[str, list[float]]] = {
-        v: {"wall": [], "cpu": [], "wall_640": [], "cpu_640": []} for v in variants
-    }
+    # Per variant, per frame (the same frames in the same order for every variant): wall and CPU ms.
+    wall: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
+    group: list[str] = []  # per frame: clips, pad_bona_fide or pad_attack
+    followed: list[bool] = []  # per frame: our tracker followed the face (no detector run) on it
     kept: dict[str, dict[str, dict[str, Any]]] = {}
-    # Warm-up (first inference allocations) on one sequence, not timed.
+    # Warm-up (first inference allocations) on a few frames, not timed.
     for v in variants:
         if v.startswith("main:") and baseline is not None:
             baseline.run(v.removeprefix("main:"), seqs[0][1][:3], False)
@@ -351,54 +361,65 @@ def main() -> None:
     for rep in range(args.repeat):
         for name, files in seqs:
             frames = [f.read_bytes() for f in files]
-            wide = name.startswith("pad/")  # the 640x480 webcam frames
             order = variants[turn % len(variants) :] + variants[: turn % len(variants)]
             turn += 1
+            results = {}
             for v in order:
                 keep = rep == 0 and v in ("track", "track_full", "main:track")
                 if v.startswith("main:") and baseline is not None:
-                    res = baseline.run(v.removeprefix("main:"), files, keep)
+                    results[v] = baseline.run(v.removeprefix("main:"), files, keep)
                 else:
-                    res = run_variant(engines, v, frames, keep)
-                for key in ("wall", "cpu"):
-                    times[v][key] += res[key]
-                    if wide:
-                        times[v][f"{key}_640"] += res[key]
+                    results[v] = run_variant(engines, v, frames, keep)
                 if keep:
-                    kept.setdefault(name, {})[v] = res
+                    kept.setdefault(name, {})[v] = results[v]
+            for v in variants:
+                wall[v] += results[v]["wall"]
+                cpu[v] += results[v]["cpu"]
+            group += [_group(name)] * len(files)
+            followed += [not d for d in results["track"]["detected"]]
             print(
-                f"{name}: " + ", ".join(f"{v} {np.mean(times[v]['cpu'][-len(files) :]):.1f}" for v in variants),
+                f"{name}: " + ", ".join(f"{v} {np.mean(results[v]['cpu']):.1f}" for v in variants) + " (CPU ms/frame)",
                 file=sys.stderr,
             )
     if baseline is not None:
         baseline.close()
     load_after = os.getloadavg()
 
-    per_variant = {
-        v: {key: stats(t[key]) for key in ("wall", "cpu", "wall_640", "cpu_640") if t[key]} for v, t in times.items()
-    }
+    def select(g: str | None, only_followed: bool) -> npt.NDArray[np.bool_]:
+        return np.array(
+            [(g is None or x == g) and (f or not only_followed) for x, f in zip(group, followed, strict=True)]
+        )
 
-    def ratio(track: str, full: str, key: str) -> float:
-        return round(float(np.mean(times[track][key]) / np.mean(times[full][key])), 3)
+    def report(mask: npt.NDArray[np.bool_]) -> dict[str, Any]:
+        out: dict[str, Any] = {"frames": int(mask.sum())}
+        if not mask.any():
+            return out
+        out["ms_per_frame"] = {
+            v: {"cpu": stats(list(np.asarray(cpu[v])[mask])), "wall": stats(list(np.asarray(wall[v])[mask]))}
+            for v in variants
+        }
+        out["ratio_of_means"] = {
+            clock: {
+                f"{t}/{a}": round(float(np.asarray(times[t])[mask].mean() / np.asarray(times[a])[mask].mean()), 3)
+                for t, a in (("track", "analyse"), ("track_full", "analyse"), ("main:track", "main:analyse"))
+                if t in variants
+            }
+            for clock, times in (("cpu", cpu), ("wall", wall))
+        }
+        out["frames_per_second"] = {
+            v: {
+                "per_core_cpu": round(1000 / float(np.asarray(cpu[v])[mask].mean()), 1),
+                "wall": round(1000 / float(np.asarray(wall[v])[mask].mean()), 1),
+            }
+            for v in variants
+            if "track_id" in v
+        }
+        return out
 
-    ratios = {
-        f"{key}": {
-            "track/analyse": ratio("track", "analyse", key),
-            "track_full/analyse": ratio("track_full", "analyse", key),
-            **({"main:track/main:analyse": ratio("main:track", "main:analyse", key)} if baseline else {}),
-        }
-        for key in ("wall", "cpu", "wall_640", "cpu_640")
-    }
-    fps = {
-        v: {
-            "per_core_cpu": round(1000 / float(np.mean(times[v]["cpu"])), 1),
-            "wall": round(1000 / float(np.mean(times[v]["wall"])), 1),
-            "per_core_cpu_640x480": round(1000 / float(np.mean(times[v]["cpu_640"])), 1)
-            if times[v]["cpu_640"]
-            else None,
-        }
-        for v in variants
-        if "track_id" in v
+    by_group = {
+        "all": report(select(None, False)),
+        **{g: report(select(g, False)) for g in GROUPS},
+        "followed_frames": {g: report(select(g, True)) for g in GROUPS},
     }
     acc = accuracy([(n, k["track"], k["track_full"]) for n, k in kept.items()])
     same_as_baseline = None
@@ -418,15 +439,13 @@ def main() -> None:
     summary = {
         "machine": {
             **machine(),
-            "load_average_before": load_before,
-            "load_average_after": load_after,
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in load_after],
             "pinned_cpu": args.cpu,
         },
         "baseline": baseline.rev if baseline else None,
-        "frames": {"sequences": len(seqs), "per_repeat": sum(len(f) for _, f in seqs), "repeat": args.repeat},
-        "ms_per_frame": per_variant,
-        "ratio_of_means": ratios,
-        "frames_per_second": fps,
+        "frames": {"sequences": len(seqs), "per_repeat": len(group) // args.repeat, "repeat": args.repeat},
+        "results": by_group,
         "reduced_vs_full_decode": acc,
         "track_full_vs_baseline": same_as_baseline,
         "liveness_actions_same": actions_agree(engines["default"], shared, args.actions_frames),
