@@ -15,8 +15,8 @@ Encoded frames (`tracker.update_encoded(jpeg, t)`, which `engine.track` uses for
 frame stays a Pillow image (no array copies), and when the previous face is large enough that the FaceMesh crop
 would be box-reduced by 2, 4 or 8 anyway, the JPEG decoder itself decodes the frame at that reduction (DCT
 scaling). Landmarks stay in full-size pixel coordinates. A frame that loses the track is decoded in full for the
-detector. `tracking.reduced_decode: false` in the manifest turns the reduction off (bit-identical to tracking
-decoded arrays); the measured differences are in tools/bench_tracker.py and the README.
+detector. `tracking.reduced_decode: false` in the manifest turns the reduction off (then the landmarks are those
+of tracking decoded arrays); the measured differences are in tools/bench_tracker.py and the README.
 """
 
 from __future__ import annotations
