@@ -13,10 +13,11 @@ SAM_VENV := .sam-venv
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 REQS := requirements-dev.txt layers/shared/requirements.txt layers/model/requirements.txt
 TENANT ?= demo
+BASELINE ?= main
 export MOTO_PORT ?= 4566
 export PORT ?= 3000
 
-.PHONY: help run test fuzz token outbox lint format build validate bench bench-api eval models openapi clean
+.PHONY: help run test fuzz token outbox lint format build validate bench bench-api bench-track eval models openapi clean
 
 help:
 	@echo "make run       start the local cloud on http://127.0.0.1:$(PORT) (LOCALCLOUD_INSTANCES=3 workers per function)"
@@ -78,6 +79,11 @@ build: $(SAM_VENV)/.installed
 
 bench: $(VENV)/.installed
 	OPENBLAS_NUM_THREADS=1 $(PY) tools/bench_identify.py
+
+# Tracker vs full analyse per frame, decode included, one thread, interleaved with the tracker of BASELINE (a git
+# revision, default main; BASELINE= skips it).
+bench-track: $(VENV)/.installed
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) tools/bench_tracker.py --baseline "$(BASELINE)"
 
 bench-api: $(VENV)/.installed
 	$(PY) tools/bench_api.py

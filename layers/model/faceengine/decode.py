@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from faceengine.errors import ImageTooLargeError, InvalidImageError, UnsupportedMediaTypeError
 
@@ -22,6 +22,7 @@ ALLOWED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 16_000_000
 JPEG_DRAFT_SCALES = (2, 4, 8)  # the reductions libjpeg's DCT scaling offers
+_TRANSPOSED = frozenset(range(2, 9))  # EXIF orientations other than upright
 
 # Image formats recognised by their first bytes, to answer "unsupported" rather than "unreadable".
 # Only the header is looked at: the files are never handed to a decoder.
@@ -63,11 +64,9 @@ def _draft_size(width: int, height: int, max_pixels: int) -> tuple[int, int] | N
     return None
 
 
-def decode_image(
-    data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> npt.NDArray[np.uint8]:
-    """Decode bytes to an upright HxWx3 RGB uint8 array, or raise InvalidImageError (400),
-    UnsupportedMediaTypeError (415) or ImageTooLargeError (413)."""
+def _open(data: bytes, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Everything decided from the header, before a pixel is decoded: the image opened (not loaded) when its
+    format is accepted and its byte size within the cap; raises the errors of decode_image otherwise."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise InvalidImageError("image must be given as bytes")
     if len(data) > max_bytes:
@@ -86,20 +85,36 @@ def decode_image(
         raise ImageTooLargeError(f"the image declares too many pixels; at most {max_pixels} are accepted") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidImageError() from exc
+    if img.format not in ALLOWED_FORMATS:
+        img.close()
+        raise InvalidImageError()
+    if img.size[0] <= 0 or img.size[1] <= 0:
+        img.close()
+        raise InvalidImageError("the image has no pixels")
+    return img
+
+
+def _draft_within_cap(img: Image.Image, max_pixels: int) -> None:
+    """For an image above the pixel cap: let the JPEG decoder reduce it to fit, or raise ImageTooLargeError."""
+    width, height = img.size
+    target = _draft_size(width, height, max_pixels) if img.format == "JPEG" else None
+    if target is None:
+        raise ImageTooLargeError(f"the image has {width}x{height} pixels; at most {max_pixels} are accepted")
+    img.draft(None, target)  # the decoder itself scales by 1/2, 1/4 or 1/8 (no full-size decode)
+    if img.size[0] * img.size[1] > max_pixels:
+        raise ImageTooLargeError(f"the image has {width}x{height} pixels; at most {max_pixels} are accepted")
+
+
+def decode_image(
+    data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> npt.NDArray[np.uint8]:
+    """Decode bytes to an upright HxWx3 RGB uint8 array, or raise InvalidImageError (400),
+    UnsupportedMediaTypeError (415) or ImageTooLargeError (413)."""
+    img = _open(data, max_bytes, max_pixels)
     with img:
-        fmt = img.format
         width, height = img.size
-        if fmt not in ALLOWED_FORMATS:
-            raise InvalidImageError()
-        if width <= 0 or height <= 0:
-            raise InvalidImageError("the image has no pixels")
         if width * height > max_pixels:
-            target = _draft_size(width, height, max_pixels) if fmt == "JPEG" else None
-            if target is None:
-                raise ImageTooLargeError(f"the image has {width}x{height} pixels; at most {max_pixels} are accepted")
-            img.draft(None, target)  # the decoder itself scales by 1/2, 1/4 or 1/8 (no full-size decode)
-            if img.size[0] * img.size[1] > max_pixels:
-                raise ImageTooLargeError(f"the image has {width}x{height} pixels; at most {max_pixels} are accepted")
+            _draft_within_cap(img, max_pixels)
         try:
             img.load()  # raises on truncated or corrupt data
             upright = ImageOps.exif_transpose(img)
@@ -109,3 +124,39 @@ def decode_image(
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise InvalidImageError() from exc
     return np.asarray(rgb, dtype=np.uint8)
+
+
+def decode_reduced(
+    data: bytes, reduce: int = 1, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[Image.Image, int]:
+    """decode_image for the face tracker: the same checks, caps and errors, but the upright RGB image is returned
+    as a Pillow image (no copy into an array, none for a no-op EXIF transpose or RGB conversion), and a JPEG may
+    be decoded reduced by the JPEG decoder itself (DCT scaling, a fraction of a full decode's cost).
+
+    `reduce` asks for a reduction (1, 2, 4 or 8); the mildest of those up to it that divides both sides exactly is
+    used, so that a pixel coordinate of the full image is exactly `scale` times one of the reduced image, whatever
+    the EXIF orientation. Returns (image, scale), scale = 1 when nothing was reduced (PNG, WebP, sides that do not
+    divide, reduce = 1, or an image above the pixel cap, which comes out exactly as decode_image returns it).
+    """
+    img = _open(data, max_bytes, max_pixels)
+    width, height = img.size
+    scale = 1
+    if width * height > max_pixels:
+        _draft_within_cap(img, max_pixels)
+    elif img.format == "JPEG" and reduce > 1:
+        scale = max(s for s in (1, *JPEG_DRAFT_SCALES) if s <= reduce and width % s == 0 and height % s == 0)
+        if scale > 1:
+            img.draft(None, (width // scale, height // scale))
+            scale = width // img.size[0]  # 1 if the decoder could not scale this file
+    try:
+        img.load()  # raises on truncated or corrupt data
+        # The orientations exif_transpose acts on; for any other it would only copy the image.
+        if img.getexif().get(ExifTags.Base.Orientation, 1) in _TRANSPOSED:
+            img = ImageOps.exif_transpose(img)
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError() from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise InvalidImageError() from exc
+    return img, scale

@@ -9,14 +9,14 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
 from faceengine import align
-from faceengine.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from faceengine.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, decode_reduced
 from faceengine.detect import BlazeFaceDetector, Detection
 from faceengine.embed import Embedder, l2_normalise
 from faceengine.errors import LowQualityError, ModelMismatchError, MultipleFacesError, NoFaceError
@@ -25,7 +25,10 @@ from faceengine.liveness import Decision, Evidence, judge, validate_actions
 from faceengine.pad import PassivePad
 from faceengine.quality import Quality, check, measure
 from faceengine.template import Template
-from faceengine.track import TrackedFrame, Tracker, track_images
+from faceengine.track import TrackedFrame, Tracker, track_frames, track_images
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 FARS = (1e-2, 1e-3, 1e-4)
@@ -238,6 +241,16 @@ class FaceEngine:
             max_pixels=int(self._limits.get("max_pixels", DEFAULT_MAX_PIXELS)),
         )
 
+    def decode_reduced(self, image_bytes: bytes, reduce: int = 1) -> tuple[Image.Image, int]:
+        """decode() as a Pillow image, a JPEG possibly decoded at 1/reduce of its size: (image, scale applied); see
+        faceengine.decode.decode_reduced. For the tracker's FaceMesh crops."""
+        return decode_reduced(
+            image_bytes,
+            reduce,
+            max_bytes=int(self._limits.get("max_bytes", DEFAULT_MAX_BYTES)),
+            max_pixels=int(self._limits.get("max_pixels", DEFAULT_MAX_PIXELS)),
+        )
+
     def chip_transform(
         self, mesh: Mesh, size: int, zoom: float = 1.0, five_point_template: npt.NDArray[np.float64] | None = None
     ) -> npt.NDArray[np.float64]:
@@ -427,9 +440,9 @@ class FaceEngine:
     def track(
         self, frames: Iterable[bytes | npt.NDArray[np.uint8]], timestamps_ms: Iterable[float] | None = None
     ) -> Iterator[TrackedFrame]:
-        """Track one face through frames (image bytes, decoded with the engine's caps, or RGB arrays)."""
-        images = (f if isinstance(f, np.ndarray) else self.decode(f) for f in frames)
-        return track_images(self, images, timestamps_ms)
+        """Track one face through frames (image bytes, decoded with the engine's caps, or RGB arrays). Bytes take the
+        tracker's encoded-frame road (a JPEG may be decoded reduced when the face is large: see faceengine.track)."""
+        return track_frames(self, frames, timestamps_ms)
 
     def pad_box(self, frame: TrackedFrame) -> tuple[float, float, float, float]:
         """The detector-like face box the PAD networks expect, from a tracked frame's mesh box."""

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
+from PIL import Image
 
 from faceengine import align
 from faceengine.detect import Detection
@@ -40,6 +41,39 @@ class Mesh:
         )
 
 
+def warp_from(source: Image.Image, m: npt.NDArray[np.float64], size: int, scale: int = 1) -> npt.NDArray[np.uint8]:
+    """align.warp for a frame already held as a Pillow image (no array round trip), possibly decoded at 1/scale of
+    its size: m maps full-size pixel coordinates to the crop, and a full-size coordinate is `scale` times a reduced
+    one. With scale 1 the pixels are those align.warp makes from the same frame as an array; the same rule applies
+    (box-reduce first when shrinking by 2 or more), so a reduced decode stands in for that box reduction."""
+    if scale != 1:
+        m = m @ np.array([[scale, 0.0, 0.0], [0.0, scale, 0.0], [0.0, 0.0, 1.0]])
+    shrink = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    factor = int(1.0 / shrink) if shrink > 0 else 1
+    if factor >= 2:
+        reduced = source.reduce(factor)
+        sx, sy = source.width / reduced.width, source.height / reduced.height
+        m = m @ np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0], [0.0, 0.0, 1.0]])
+        source = reduced
+    inv = align.invert(m)
+    out = source.transform(
+        (size, size),
+        Image.Transform.AFFINE,
+        data=tuple(inv.reshape(-1).tolist()),
+        resample=Image.Resampling.BILINEAR,
+        fillcolor=(0, 0, 0),
+    )
+    return np.asarray(out, dtype=np.uint8)
+
+
+def reduction_for(m: npt.NDArray[np.float64], largest: int = 8) -> int:
+    """The JPEG reduction (1, 2, 4 or 8, at most `largest`) that a crop through m can be taken from without losing
+    detail: the crop would be box-reduced by at least that factor anyway (align.warp's rule)."""
+    shrink = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    factor = int(1.0 / shrink) if shrink > 0 else 1
+    return max(s for s in (1, 2, 4, 8) if s <= max(1, min(factor, largest)))
+
+
 class FaceMesh:
     """Runs FaceMesh on a rotated square crop; optionally a second pass on the crop the first mesh implies."""
 
@@ -55,9 +89,17 @@ class FaceMesh:
     def _run(self, image: npt.NDArray[np.uint8], m: npt.NDArray[np.float64]) -> Mesh:
         return self.run_crop(image, m)[0]
 
-    def run_crop(self, image: npt.NDArray[np.uint8], m: npt.NDArray[np.float64]) -> tuple[Mesh, npt.NDArray[np.uint8]]:
-        """The mesh found in the crop that the image->crop matrix m selects, and that crop (size x size RGB)."""
-        pixels = align.warp(image, m, self.size)
+    def run_crop(
+        self, image: npt.NDArray[np.uint8] | Image.Image, m: npt.NDArray[np.float64], scale: int = 1
+    ) -> tuple[Mesh, npt.NDArray[np.uint8]]:
+        """The mesh found in the crop that the image->crop matrix m selects, and that crop (size x size RGB).
+
+        image is an RGB array, or a Pillow image of the frame decoded at 1/scale of its size (see warp_from); m and
+        the mesh are in full-size pixel coordinates either way."""
+        if isinstance(image, np.ndarray):
+            pixels = align.warp(image, m, self.size)
+        else:
+            pixels = warp_from(image, m, self.size, scale)
         crop = pixels.astype(np.float32) / 255.0
         mesh, flag = self.session.run([self.mesh_name, self.flag_name], {self.input_name: crop[None]})
         pts = mesh.reshape(-1, 3).astype(np.float64)
