@@ -67,7 +67,7 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def main(instances: int | None = None) -> None:
+def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | None = None) -> None:
     instances = instances_from_env() if instances is None else instances
     moto_port = int(os.environ.get("MOTO_PORT", "4566"))
     port = int(os.environ.get("PORT", "3000"))
@@ -82,7 +82,7 @@ def main(instances: int | None = None) -> None:
     os.environ.update(LOCAL_ENVIRONMENT)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     session = boto3.session.Session(region_name=REGION)
-    cloud: LocalCloud = start(session, emulator_endpoint=endpoint, instances=instances)
+    cloud: LocalCloud = start(session, emulator_endpoint=endpoint, instances=instances, env_vars=env_vars)
     with open(STATE_FILE, "w", encoding="utf-8") as handle:
         json.dump({"moto_endpoint": endpoint, "pool_id": cloud.pool_id, "client_ids": cloud.client_ids}, handle)
 
