@@ -11,9 +11,12 @@ What this proves and on what: the emulator handles one DynamoDB request at a tim
 so each conditional write is atomic as on DynamoDB, and nothing more: everything our functions do between
 their requests (a read, the engine, a write) interleaves freely across processes. The assertions hold
 for every interleaving (no timing thresholds); where the outcome depends on which request came first,
-each allowed outcome is stated exactly. The one wait that is not a poll of an asynchronous job is none:
-the erasure job is held back deterministically, by freezing (SIGSTOP) the deletion function's instance
-that the job is delivered to, until the test has re-granted consent and enrolled again.
+each allowed outcome is stated exactly. Nothing sleeps to make a race happen: the erasure job of items
+2-3 is held back deterministically, by freezing (SIGSTOP) the deletion function's instance it is
+delivered to until the test has re-granted consent and enrolled again; the only waits are bounded polls
+for that job once released. What HTTP cannot do is stop a function between two of its own requests, so
+the worst interleavings inside one function (every request reads before any writes) are forced by the
+in-process tests (tests/integration/test_hardening_*.py), not here.
 """
 
 from __future__ import annotations
@@ -232,7 +235,8 @@ def people(enrollable_people: list[list[Path]]) -> list[list[Path]]:
 def test_parallel_impostor_attempts_are_evaluated_at_most_five_times(client: Client, people: list[list[Path]]) -> None:
     """15 impostor verifications of one subject at once, over three instances of the matching function:
     each attempt is reserved by a conditional write before the engine runs, so exactly five are evaluated
-    (no_match) and the other ten are refused (423 fallback_required); a read-then-write count let all run."""
+    (no_match) and the other ten are refused (423 fallback_required). (With the failure count read before the
+    engine and written after it, as filed, 6 or 7 of the 15 were evaluated here.)"""
     owner, impostor = people[0], people[1]
     subject = fresh("lockout")
     client.grant(subject)
@@ -279,7 +283,8 @@ def test_parallel_enrolments_of_two_people_leave_one_person(client: Client, peop
     """Three enrolments of one person and three of another at once, for a subject with none yet. Whoever's
     template is stored first is the subject: every enrolment of the other person reads it (at the latest after
     losing a number) and is refused, 409 enrolment_mismatch. Which person wins is the race; that exactly one
-    does, and that the subject then verifies only as that person, holds for every interleaving."""
+    does, and that the subject then verifies only as that person, holds for every interleaving. (Unchecked,
+    all six were stored, three of each person.)"""
     a, b = people[0], people[1]
     subject = fresh("poison")
     client.grant(subject)
@@ -310,7 +315,8 @@ def test_parallel_requests_with_one_idempotency_key_enrol_once_and_never_fail(
 ) -> None:
     """A mobile client's request and its retry at once, same Idempotency-Key: the first to write the key's
     record runs; the other either finds it in progress (409 request_in_progress with Retry-After) or, had the
-    first already finished, gets its stored answer. Never a 500, never a second enrolment."""
+    first already finished, gets its stored answer. Never a 500 (as filed, the retry got 500 internal_error),
+    never a second enrolment."""
     person = people[2]
     subject = fresh("retry")
     client.grant(subject)
@@ -344,7 +350,10 @@ def test_parallel_wrong_codes_across_challenges_never_pass_the_subject_budget(cl
     """Four sessions with an e-mail challenge each allow 4 x 5 = 20 guesses; 20 wrong codes at once, over
     several instances of the fallback function. Each guess reserves a place in the subject's budget by a
     conditional write before the code is compared, so exactly ten are checked: the budget holds ten guesses,
-    the lock is audited once, and the code methods of the subject are locked, right code included."""
+    the lock is audited once, and the code methods of the subject are locked, right code included. (Without
+    the budget, the defect as filed, 13 or more were checked here. The budget's own read-then-write window
+    is one request wide, which HTTP cannot hold open: that interleaving is forced by
+    tests/integration/test_hardening_fallback.py.)"""
     subject = fresh("otp")
     challenges = []
     for n in range(4):
