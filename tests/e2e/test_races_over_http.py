@@ -41,7 +41,7 @@ from typing import Any
 import boto3
 import pytest
 
-from facegate.hashing import SubjectHasher
+from facegate.core.hashing import SubjectHasher
 from localcloud.outbox import collect, fetch
 from localcloud.process import RunningCloud, running
 from localcloud.provision import STACK_NAME
