@@ -1,8 +1,11 @@
-"""Fixtures shared by every test: where the third-party test photos live (never copied into the repo)."""
+"""Fixtures shared by every test: where the third-party test photos live (never copied into the repo), the
+people among them the real engine can enrol, and DynamoDB's atomicity for tests that race conditional
+writes against moto."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,3 +31,40 @@ def faces_dir(shared_dir: Path) -> Path:
 def faces_misc_dir(shared_dir: Path) -> Path:
     """noface_*, multi_* (several faces) and malformed_* files."""
     return shared_dir / "faces_misc"
+
+
+@pytest.fixture(scope="session")
+def enrollable_people(faces_dir: Path) -> list[list[Path]]:
+    """Eight people with at least three photos the real engine accepts (some LFW photos rightly show a
+    second face and are refused), in a stable order."""
+    from faceengine import FaceEngine
+    from faceengine.errors import FaceEngineError
+
+    engine = FaceEngine.load()
+    chosen = []
+    for folder in sorted(p for p in faces_dir.iterdir() if p.is_dir()):
+        good = []
+        for photo in sorted(folder.iterdir()):
+            try:
+                engine.enrol(photo.read_bytes())
+            except FaceEngineError:
+                continue
+            good.append(photo)
+        if len(good) >= 3:
+            chosen.append(good)
+        if len(chosen) == 8:
+            return chosen
+    raise AssertionError("not enough people with three usable photos")
+
+
+@pytest.fixture
+def atomic_dynamodb() -> Iterator[None]:
+    """DynamoDB applies each request atomically (a conditional write's condition and the write are one
+    step; a transaction is all or nothing); moto's backend does not lock, so two threads could both pass
+    one condition, a moto artefact. For the test's duration moto handles one DynamoDB request at a time,
+    in-process as in the emulator of `make run` (the one mechanism: localcloud.emulator). Our own code
+    still interleaves freely between its requests (a read, then a write), as on AWS."""
+    from localcloud.emulator import dynamodb_requests_one_at_a_time
+
+    with dynamodb_requests_one_at_a_time():
+        yield

@@ -90,27 +90,3 @@ def all_items(session: boto3.session.Session, cloud: LocalCloud) -> dict[str, li
         name = cloud.stack.ref(logical)
         out[logical] = ddb.scan(TableName=name)["Items"]
     return out
-
-
-@pytest.fixture(scope="session")
-def enrollable_people(faces_dir: Any) -> list[list[Any]]:
-    """Eight people with at least three photos the real engine accepts (some LFW photos rightly show a
-    second face and are refused), in a stable order."""
-    from faceengine import FaceEngine
-    from faceengine.errors import FaceEngineError
-
-    engine = FaceEngine.load()
-    chosen = []
-    for folder in sorted(p for p in faces_dir.iterdir() if p.is_dir()):
-        good = []
-        for photo in sorted(folder.iterdir()):
-            try:
-                engine.enrol(photo.read_bytes())
-            except FaceEngineError:
-                continue
-            good.append(photo)
-        if len(good) >= 3:
-            chosen.append(good)
-        if len(chosen) == 8:
-            return chosen
-    raise AssertionError("not enough people with three usable photos")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -381,32 +381,12 @@ def test_a_different_persons_face_is_refused_and_replacement_is_explicit(
     assert [i["action"]["S"] for i in mine].count("enrolment.replaced") == 1
 
 
-@pytest.fixture
-def dynamodb_writes_atomic(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each single-item write, its condition included, atomically. moto's in-process
-    backend checks the condition and writes in separate Python steps, so two threads could both pass
-    the same condition (a moto artefact, not DynamoDB's behaviour). A lock around each single-item
-    write gives the emulator DynamoDB's guarantee, and nothing more: reads, and everything our code does
-    between a read and its write, still interleave freely."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def atomic(self: Any, *args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, atomic)
-
-
 def test_ten_parallel_enrolments_never_pass_the_cap(
     api: Api,
     aws: boto3.session.Session,
     subject_id: str,
     enrollable_people: list[list[Path]],
-    dynamodb_writes_atomic: None,
+    atomic_dynamodb: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ten enrolments of the same photo: all ten embed, meet at a barrier, and only then read the

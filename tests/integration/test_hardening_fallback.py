@@ -27,6 +27,7 @@ from facegate.fallback import dynamo as repositories
 from facegate.fallback.dynamo import TotpItem
 from facegate.wiring import Fallback, container, fallback
 from localcloud.cloud import REGION, LocalCloud
+from localcloud.emulator import dynamodb_requests_one_at_a_time
 from localcloud.outbox import verify_senders
 from tests.integration.conftest import Api, all_items
 from tests.integration.test_fallback_api import (
@@ -98,14 +99,14 @@ def run_in_threads(calls: list[Callable[[], Any]]) -> list[Any]:
 @contextmanager
 def everyone_reads_before_anyone_writes(item: type, sort_key: str, parties: int) -> Iterator[threading.Barrier]:
     """The worst interleaving, made explicit: the first write of each party to the item `sort_key` waits
-    until every party is about to write, i.e. has read what it reads first. Writes to the table then apply
-    one at a time, as DynamoDB applies conditional writes to one item; moto's in-process UpdateItem checks
-    the condition and writes without a lock, so without this a thread switch between the two could let
-    two writers through and make the test flaky."""
+    until every party is about to write, i.e. has read what it reads first. DynamoDB then applies the
+    conditional writes to the item one at a time; moto's in-process backend checks a condition and writes
+    without a lock, so for the block moto handles one DynamoDB request at a time (localcloud.emulator, the
+    mechanism the `atomic_dynamodb` fixture and the emulator of `make run` use). The barrier is passed
+    before a request reaches moto, so no party waits for it while holding moto's lock."""
     events = item._get_connection().connection.client.meta.events
     barrier = threading.Barrier(parties, timeout=30)
     waited = threading.local()
-    serial = threading.Lock()
 
     def first_write_waits(params: dict[str, Any], **_: Any) -> None:
         key = params.get("Key") or params.get("Item") or {}
@@ -113,24 +114,14 @@ def everyone_reads_before_anyone_writes(item: type, sort_key: str, parties: int)
             waited.done = True
             barrier.wait()
 
-    def enter(**_: Any) -> None:
-        serial.acquire()
-
-    def leave(**_: Any) -> None:
-        serial.release()
-
-    hooks = []
-    for operation in ("PutItem", "UpdateItem"):
-        hooks += [
-            (f"before-parameter-build.dynamodb.{operation}", first_write_waits),
-            (f"before-call.dynamodb.{operation}", enter),
-            (f"after-call.dynamodb.{operation}", leave),
-            (f"after-call-error.dynamodb.{operation}", leave),
-        ]
+    hooks = [
+        (f"before-parameter-build.dynamodb.{operation}", first_write_waits) for operation in ("PutItem", "UpdateItem")
+    ]
     for event, hook in hooks:
         events.register(event, hook)
     try:
-        yield barrier
+        with dynamodb_requests_one_at_a_time():
+            yield barrier
     finally:
         for event, hook in hooks:
             events.unregister(event, hook)

@@ -25,7 +25,6 @@ from facegate.matching.biometrics import FaceBiometrics
 from facegate.matching.dynamo import AttemptRepository
 from facegate.matching.entities import LOCKOUT_FAILURES, LOCKOUT_WINDOW, EngineTemplate
 from facegate.wiring import container
-from tests.atomic_moto import make_single_item_writes_atomic
 from tests.integration.conftest import Api, all_items
 from tests.integration.test_deletion_api import erase, ref
 from tests.integration.test_enrolment_api import uploads_bucket_keys
@@ -88,19 +87,22 @@ class EngineGate:
 
 
 def test_parallel_impostor_attempts_are_evaluated_at_most_five_times(
-    api: Api, subject_id: str, people: tuple[list[Path], list[Path]], monkeypatch: pytest.MonkeyPatch
+    api: Api,
+    subject_id: str,
+    people: tuple[list[Path], list[Path]],
+    monkeypatch: pytest.MonkeyPatch,
+    atomic_dynamodb: None,
 ) -> None:
     """15 impostor verifications of one subject start together (a barrier) and are all in flight at once (the
     engine gate); each thread plays one Lambda instance of the matching function calling its service, as the
     handler does (the local gateway runs one invocation per function at a time, which would hide the race).
 
     What this proves and on what: DynamoDB applies each conditional UpdateItem atomically, and the reservation
-    relies on that alone. moto's in-process backend does not lock between checking a condition and writing,
-    so the test gives it DynamoDB's single-item atomicity (tests/atomic_moto.py); it does not rely on
-    TransactWriteItems, which moto does not make atomic either."""
+    relies on that alone (single-item conditional updates, no transaction). moto's in-process backend does not
+    lock between checking a condition and writing, so the test gives it DynamoDB's atomicity (the
+    `atomic_dynamodb` fixture: one DynamoDB request at a time, as in the emulator of `make run`)."""
     a, b = people
     enrol(api, subject_id, a[0])
-    make_single_item_writes_atomic(monkeypatch)
     total = 15
     gate = EngineGate(total)
     monkeypatch.setattr(FaceBiometrics, "enrol", gate.wrap(FaceBiometrics.enrol))

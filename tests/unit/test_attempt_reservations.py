@@ -15,7 +15,6 @@ from moto import mock_aws
 from facegate.matching.dynamo import AttemptRepository, AttemptsItem
 from facegate.matching.entities import Reservation
 from localcloud.template import load_template
-from tests.atomic_moto import make_single_item_writes_atomic
 
 pytestmark = pytest.mark.unit
 
@@ -106,13 +105,10 @@ def test_a_match_clears_the_window_and_stale_releases_do_nothing(attempts: Attem
     assert counted(attempts, T0) == 1
 
 
-def test_concurrent_reservations_never_exceed_the_limit(
-    attempts: AttemptRepository, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_concurrent_reservations_never_exceed_the_limit(attempts: AttemptRepository, atomic_dynamodb: None) -> None:
     """15 threads released together by a barrier reserve at once: exactly five get through. DynamoDB applies
     each conditional UpdateItem atomically; moto's in-process backend does not lock, so the test restores that
-    guarantee (tests/atomic_moto.py) and then proves that our conditions alone hold the limit."""
-    make_single_item_writes_atomic(monkeypatch)
+    guarantee (the `atomic_dynamodb` fixture) and then proves that our conditions alone hold the limit."""
     threads_count = 15
     barrier = threading.Barrier(threads_count)
     results: list[Reservation | None] = []

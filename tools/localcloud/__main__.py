@@ -1,10 +1,13 @@
-"""python -m localcloud run [--instances N] | token [--tenant demo] [--scopes consent,enrol] [--lifetime 3600]"""
+"""python -m localcloud run [--instances N] [--env-vars FILE]
+python -m localcloud token [--tenant demo] [--scopes consent,enrol] [--lifetime 3600]"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from typing import Any
 
 import boto3
 
@@ -34,6 +37,18 @@ def token(tenant: str, scopes: list[str], lifetime: int) -> str:
     )
 
 
+def env_vars(parser: argparse.ArgumentParser, path: str) -> dict[str, dict[str, str]]:
+    """The overrides of an --env-vars file, checked against template.yaml before anything starts."""
+    from localcloud.template import check_env_vars, load_template
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data: Any = json.load(handle)
+        return check_env_vars(load_template(), data)
+    except (OSError, ValueError) as error:  # json.JSONDecodeError is a ValueError
+        parser.error(f"--env-vars {path}: {error}")
+
+
 def main() -> None:
     from localcloud.seed import SCOPES
 
@@ -46,6 +61,13 @@ def main() -> None:
         default=None,
         help="worker processes per function (default: $LOCALCLOUD_INSTANCES, else 3; 0: all in this process)",
     )
+    run_parser.add_argument(
+        "--env-vars",
+        metavar="FILE",
+        default=None,
+        help="JSON file overriding variables of the functions' environment, as `sam local start-api --env-vars` "
+        'takes it: {"Parameters": {"VAR": "value"}, "FallbackFunction": {"VAR": "value"}}',
+    )
     tok = sub.add_parser("token", help="print a bearer token for a local tenant")
     tok.add_argument("--tenant", default="demo")
     tok.add_argument("--scopes", default=",".join(SCOPES))
@@ -56,7 +78,7 @@ def main() -> None:
 
         if args.instances is not None and args.instances < 0:
             parser.error("--instances must be 0 or more")
-        run(args.instances)
+        run(args.instances, env_vars(parser, args.env_vars) if args.env_vars else None)
     else:
         try:
             print(token(args.tenant, [s for s in args.scopes.split(",") if s], args.lifetime))

@@ -164,16 +164,23 @@ def create_tenant_clients(session: boto3.session.Session, pool_id: str) -> dict[
     return {tenant: create_client(cognito, pool_id, tenant) for tenant in TENANTS}
 
 
-def start(session: boto3.session.Session, emulator_endpoint: str | None = None, instances: int = 0) -> LocalCloud:
+def start(
+    session: boto3.session.Session,
+    emulator_endpoint: str | None = None,
+    instances: int = 0,
+    env_vars: dict[str, dict[str, str]] | None = None,
+) -> LocalCloud:
     """Deploy and seed. With an emulator endpoint, tokens are checked against the JWKS it serves over
     HTTP; without one (moto in-process, in tests) against the same JWKS read from moto's package.
     `instances` > 0 runs each function in that many worker processes (they need the emulator's
-    endpoint in AWS_ENDPOINT_URL); 0 runs the handlers in this process."""
+    endpoint in AWS_ENDPOINT_URL); 0 runs the handlers in this process. `env_vars` overrides variables
+    of the functions' environment (checked by localcloud.template.check_env_vars)."""
     if instances and not emulator_endpoint:
         raise ValueError("worker processes reach the emulator over HTTP: pass emulator_endpoint")
     for key, value in LOCAL_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
     stack = Provisioner(session, REGION).deploy()
+    stack.env_overrides = env_vars or {}
     from localcloud.outbox import verify_senders
 
     verify_senders(session, stack)  # the emulated SES sends only from verified identities

@@ -6,6 +6,7 @@ their own: its own moto server, its own API port, worker processes per function.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -47,8 +48,13 @@ class RunningCloud:
 
 
 @contextmanager
-def running(instances: int | None = None, startup_timeout_s: float = 120.0) -> Iterator[RunningCloud]:
-    """A local cloud on free ports until the block ends; Ctrl-C (SIGINT) stops it as it stops `make run`."""
+def running(
+    instances: int | None = None,
+    startup_timeout_s: float = 120.0,
+    env_vars: dict[str, dict[str, str]] | None = None,
+) -> Iterator[RunningCloud]:
+    """A local cloud on free ports until the block ends; Ctrl-C (SIGINT) stops it as it stops `make run`.
+    `env_vars` overrides variables of the functions' environment (`localcloud run --env-vars`)."""
     env = dict(os.environ)
     env.update(
         MOTO_PORT=str(free_port()),
@@ -58,9 +64,17 @@ def running(instances: int | None = None, startup_timeout_s: float = 120.0) -> I
     env.pop("AWS_ENDPOINT_URL", None)
     if instances is not None:
         env["LOCALCLOUD_INSTANCES"] = str(instances)
+    command = [sys.executable, "-m", "localcloud", "run"]
+    overrides: Path | None = None
+    if env_vars is not None:
+        overrides_fd, overrides_name = tempfile.mkstemp(prefix="localcloud-env-", suffix=".json")
+        with os.fdopen(overrides_fd, "w", encoding="utf-8") as handle:
+            json.dump(env_vars, handle)
+        overrides = Path(overrides_name)
+        command += ["--env-vars", overrides_name]
     log_fd, log_name = tempfile.mkstemp(prefix="localcloud-", suffix=".log")
     process = subprocess.Popen(
-        [sys.executable, "-m", "localcloud", "run"],
+        command,
         env=env,
         cwd=REPO_ROOT,
         stdout=log_fd,
@@ -91,3 +105,5 @@ def running(instances: int | None = None, startup_timeout_s: float = 120.0) -> I
                 process.kill()
                 process.wait()
         Path(log_name).unlink(missing_ok=True)
+        if overrides is not None:
+            overrides.unlink(missing_ok=True)

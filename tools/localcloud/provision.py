@@ -31,6 +31,9 @@ class Stack:
     resolver: Resolver
     created: dict[str, str] = field(default_factory=dict)  # logical id → resource type
     skipped: dict[str, str] = field(default_factory=dict)
+    # Environment overrides (`localcloud run --env-vars`, checked by template.check_env_vars): per function
+    # logical id, or "Parameters" for every function that has the variable.
+    env_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def ref(self, logical: str) -> Any:
         return self.resolver.refs[logical]
@@ -42,11 +45,15 @@ class Stack:
         return [name for name, kind in self.created.items() if kind == resource_type]
 
     def function_environment(self, logical: str) -> dict[str, str]:
-        """Globals environment merged with the function's own, intrinsics resolved."""
+        """Globals environment merged with the function's own, intrinsics resolved, then the overrides of
+        the variables it has (Parameters first, the function's own last, as SAM applies them)."""
         globals_env = self.template.get("Globals", {}).get("Function", {}).get("Environment", {})
         own_env = self.template["Resources"][logical]["Properties"].get("Environment", {})
         merged = {**globals_env.get("Variables", {}), **own_env.get("Variables", {})}
-        return {k: str(v) for k, v in self.resolver.resolve(merged).items()}
+        environment = {k: str(v) for k, v in self.resolver.resolve(merged).items()}
+        for scope in ("Parameters", logical):
+            environment.update({k: v for k, v in self.env_overrides.get(scope, {}).items() if k in environment})
+        return environment
 
 
 def _secret_value(length: int) -> str:

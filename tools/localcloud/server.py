@@ -23,6 +23,15 @@ from localcloud.pool import instances_from_env
 STATE_FILE = os.path.join(os.path.dirname(__file__), "..", "..", ".localcloud.json")
 
 
+class GatewayServer(ThreadingHTTPServer):
+    """The HTTP API's server: a thread per connection, and a listen backlog that takes a burst. With
+    http.server's backlog of 5 the kernel reset connections of a burst of concurrent requests with bodies
+    once its accept queue was full (API Gateway accepts them); the kernel caps this at net.core.somaxconn."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+
+
 def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -67,7 +76,7 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def main(instances: int | None = None) -> None:
+def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | None = None) -> None:
     instances = instances_from_env() if instances is None else instances
     moto_port = int(os.environ.get("MOTO_PORT", "4566"))
     port = int(os.environ.get("PORT", "3000"))
@@ -82,12 +91,11 @@ def main(instances: int | None = None) -> None:
     os.environ.update(LOCAL_ENVIRONMENT)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     session = boto3.session.Session(region_name=REGION)
-    cloud: LocalCloud = start(session, emulator_endpoint=endpoint, instances=instances)
+    cloud: LocalCloud = start(session, emulator_endpoint=endpoint, instances=instances, env_vars=env_vars)
     with open(STATE_FILE, "w", encoding="utf-8") as handle:
         json.dump({"moto_endpoint": endpoint, "pool_id": cloud.pool_id, "client_ids": cloud.client_ids}, handle)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), make_handler(cloud.gateway))
-    httpd.daemon_threads = True
+    httpd = GatewayServer(("127.0.0.1", port), make_handler(cloud.gateway))
     stopping = threading.Event()
 
     def deliver() -> None:

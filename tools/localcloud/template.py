@@ -165,3 +165,39 @@ def creation_order(resources: dict[str, Any]) -> list[str]:
     for logical in resources:
         visit(logical)
     return order
+
+
+def function_ids(template: dict[str, Any]) -> list[str]:
+    return [name for name, resource in template["Resources"].items() if resource["Type"] == "AWS::Serverless::Function"]
+
+
+def declared_variables(template: dict[str, Any], logical: str) -> set[str]:
+    """The environment variables a function of the template has (its own and the Globals')."""
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    own_env = template["Resources"][logical]["Properties"].get("Environment", {}).get("Variables", {})
+    return set(globals_env) | set(own_env)
+
+
+def check_env_vars(template: dict[str, Any], env_vars: Any) -> dict[str, dict[str, str]]:
+    """Environment overrides in the format of `sam local start-api --env-vars FILE`: `{"Parameters": {VAR:
+    value}}` for every function that has VAR, `{"<FunctionLogicalId>": {VAR: value}}` for one function (wins
+    over Parameters). As with SAM only variables the template declares can be overridden; unlike SAM, a name
+    the template does not have (a function or a variable) is an error instead of being ignored, so that a
+    typo cannot pass unnoticed. Returns the overrides with string values; raises ValueError."""
+    if not isinstance(env_vars, dict):
+        raise ValueError("env vars: a JSON object of {FunctionLogicalId | Parameters: {VARIABLE: value}}")
+    functions = function_ids(template)
+    checked: dict[str, dict[str, str]] = {}
+    for scope, variables in env_vars.items():
+        if scope != "Parameters" and scope not in functions:
+            raise ValueError(f"env vars: {scope!r} is neither a function of template.yaml nor 'Parameters'")
+        if not isinstance(variables, dict):
+            raise ValueError(f"env vars: {scope!r} must map variable names to values")
+        targets = functions if scope == "Parameters" else [scope]
+        for name, value in variables.items():
+            if not any(name in declared_variables(template, target) for target in targets):
+                raise ValueError(f"env vars: template.yaml declares no variable {name!r} for {scope}")
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise ValueError(f"env vars: {scope}.{name} must be a string or a number")
+        checked[scope] = {name: str(value) for name, value in variables.items()}
+    return checked
