@@ -16,7 +16,7 @@ TENANT ?= demo
 export MOTO_PORT ?= 4566
 export PORT ?= 3000
 
-.PHONY: help run test fuzz token outbox lint format build validate bench bench-api eval models openapi clean
+.PHONY: help run test fuzz token outbox lint format build validate bench bench-api bench-cold eval models openapi clean
 
 help:
 	@echo "make run       start the local cloud on http://127.0.0.1:$(PORT) (LOCALCLOUD_INSTANCES=3 workers per function)"
@@ -79,6 +79,11 @@ bench: $(VENV)/.installed
 
 bench-api: $(VENV)/.installed
 	$(PY) tools/bench_api.py
+
+# Cold start per function: a fresh process imports the handler and serves a first request (own moto server);
+# COLD_ARGS go to the script (e.g. --runs 7, --tracing, --no-bytecode-cache).
+bench-cold: $(VENV)/.installed
+	$(PY) tools/bench_coldstart.py $(COLD_ARGS)
 
 openapi: $(VENV)/.installed
 	$(PY) tools/openapi.py
