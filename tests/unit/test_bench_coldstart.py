@@ -8,9 +8,11 @@ import sys
 
 import pytest
 from bench_coldstart import (
+    CPU,
     FUNCTIONS,
     IMPORTED_MARKER,
     IMPORTING_MARKER,
+    WALL,
     ImportRow,
     format_table,
     import_chain,
@@ -44,17 +46,19 @@ import time:       900 |        900 | boto3
 
 def test_phases_are_read_from_the_stamps_of_one_clock_and_total_is_their_sum() -> None:
     # Given a child spawned at 1000 ms that started at 1020, imported by 1520, loaded the engine by 1720,
-    # answered the first request by 2020 and a second one 50 ms later
+    # answered the first request by 2020 and a second one 50 ms later; its CPU clock ([1] of each stamp)
+    # ran slower (it waited for the emulator)
     result = {
-        "started": 1020 * MS,
-        "imported": 1520 * MS,
-        "engine": [1520 * MS, 1720 * MS],
-        "requests": [[1720 * MS, 2020 * MS], [2020 * MS, 2070 * MS]],
+        "started": [1020 * MS, 15 * MS],
+        "imported": [1520 * MS, 415 * MS],
+        "engine": [[1520 * MS, 415 * MS], [1720 * MS, 600 * MS]],
+        "requests": [[[1720 * MS, 600 * MS], [2020 * MS, 700 * MS]], [[2020 * MS, 700 * MS], [2070 * MS, 710 * MS]]],
     }
-    # When the phases are computed
-    phases = phases_ms(1000 * MS, result)
+    # When the phases are computed on either clock
+    wall = phases_ms(1000 * MS, result, WALL)
+    cpu = phases_ms(0, result, CPU)
     # Then each is the difference of its stamps, the warm request is apart, and total adds the cold phases
-    assert phases == {
+    assert wall == {
         "interpreter": 20.0,
         "import": 500.0,
         "engine": 200.0,
@@ -62,14 +66,23 @@ def test_phases_are_read_from_the_stamps_of_one_clock_and_total_is_their_sum() -
         "warm_request": 50.0,
         "total": 1020.0,
     }
+    # A process's CPU time starts at 0 when it starts.
+    assert cpu == {
+        "interpreter": 15.0,
+        "import": 400.0,
+        "engine": 185.0,
+        "first_request": 100.0,
+        "warm_request": 10.0,
+        "total": 700.0,
+    }
 
 
 def test_a_function_without_the_engine_has_no_engine_phase() -> None:
     result = {
-        "started": 5 * MS,
-        "imported": 105 * MS,
-        "engine": [105 * MS, 105 * MS],
-        "requests": [[106 * MS, 206 * MS]],
+        "started": [5 * MS, 0],
+        "imported": [105 * MS, 0],
+        "engine": None,
+        "requests": [[[106 * MS, 0], [206 * MS, 0]]],
     }
     phases = phases_ms(0, result)
     assert phases["engine"] is None and phases["warm_request"] is None
