@@ -37,6 +37,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -402,6 +403,7 @@ class Bench:
     def close(self) -> None:
         self.cloud.gateway.close()
         self.emulator.stop()
+        shutil.rmtree(self.work, ignore_errors=True)
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """A request through the in-process gateway (setup only, never measured)."""
