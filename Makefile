@@ -17,7 +17,7 @@ BASELINE ?= main
 export MOTO_PORT ?= 4566
 export PORT ?= 3000
 
-.PHONY: help run test fuzz token outbox lint format build validate bench bench-api bench-track eval models openapi clean
+.PHONY: help run test fuzz token outbox lint format build validate bench bench-api bench-cold bench-track eval models openapi clean
 
 help:
 	@echo "make run       start the local cloud on http://127.0.0.1:$(PORT) (LOCALCLOUD_INSTANCES=3 workers per function)"
@@ -87,6 +87,11 @@ bench-track: $(VENV)/.installed
 
 bench-api: $(VENV)/.installed
 	$(PY) tools/bench_api.py
+
+# Cold start per function: a fresh process imports the handler and serves a first request (own moto server);
+# COLD_ARGS go to the script (e.g. --runs 7, --tracing, --no-bytecode-cache).
+bench-cold: $(VENV)/.installed
+	$(PY) tools/bench_coldstart.py $(COLD_ARGS)
 
 openapi: $(VENV)/.installed
 	$(PY) tools/openapi.py
