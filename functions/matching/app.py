@@ -11,17 +11,16 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.docs import returns
+from facegate.api.handler import lambda_entry, once
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver, require_scope
 from facegate.consent.api import PurposeName
 from facegate.core.config import get_settings
 from facegate.core.errors import NotImplementedYetError
-from facegate.core.observability import logger, metrics, tracer
 from facegate.matching.api import (
     Candidate,
     ConfigurePurposeRequest,
@@ -64,8 +63,7 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
 
-    def operation(request: dict[str, Any]) -> dict[str, Any]:
-        parsed = VerifyRequest.model_validate(request)
+    def operation(parsed: VerifyRequest) -> dict[str, Any]:
         result = container().verifications.verify(
             who,
             parsed.subject_id,
@@ -89,9 +87,7 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
         ).model_dump(mode="json", exclude_none=True)
 
     ref = container().hasher.ref(who.tenant_id, body.subject_id)
-    return idempotency.run(
-        "verify", app.current_event.headers.get("idempotency-key"), who.tenant_id, ref, operation, body.model_dump()
-    )
+    return once(app, idempotency, "verify", who.tenant_id, ref, body, operation)
 
 
 @app.post("/v1/identifications", responses=returns(IdentificationResponse))
@@ -148,9 +144,6 @@ def start_proctoring() -> dict[str, Any]:
     raise NotImplementedYetError("proctoring is not implemented yet", capability="proctoring")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_entry(idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.register(context)
     return app.resolve(event, context)
