@@ -15,18 +15,11 @@ from moto import mock_aws
 
 from facegate.core.dynamo import bind
 from facegate.core.kms import KmsSigner
+from facegate.fallback.budget import OtpGuessBudget
 from facegate.fallback.dynamo import OtpGuessesItem, OtpGuessRepository
 from facegate.fallback.entities import Guess
 from facegate.fallback.proofs import ResultTokenReader
-from facegate.fallback.service import (
-    OTP_GUESS_LIMIT,
-    CodeHasher,
-    OtpGuessBudget,
-    mask_email,
-    mask_phone,
-    new_code,
-    remaining_methods,
-)
+from facegate.fallback.rules import OTP_GUESS_LIMIT, CodeHasher, mask_email, mask_phone, new_code, remaining_methods
 from localcloud.outbox import collect, render
 from localcloud.template import load_template
 

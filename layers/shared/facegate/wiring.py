@@ -29,8 +29,12 @@ from facegate.matching.dynamo import TemplateRepository
 if TYPE_CHECKING:
     from facegate.deletion.service import DeletionService
     from facegate.enrolment.service import EnrolmentService
-    from facegate.fallback.dynamo import SessionRepository, TotpRepository
-    from facegate.fallback.service import ChallengeService, OtpGuessBudget, RateLimiter, SessionService, TotpService
+    from facegate.fallback.budget import OtpGuessBudget, RateLimiter
+    from facegate.fallback.challenges import ChallengeService
+    from facegate.fallback.dynamo import ChallengeRepository, SessionRepository, TotpRepository
+    from facegate.fallback.reviews import ReviewService
+    from facegate.fallback.sessions import SessionService
+    from facegate.fallback.totp import TotpService
     from facegate.matching.biometrics import FaceBiometrics
     from facegate.matching.entities import EngineTemplate
     from facegate.matching.gallery import GalleryStore
@@ -334,9 +338,9 @@ class Fallback:
 
     @cached_property
     def limiter(self) -> RateLimiter:
+        from facegate.fallback.budget import RateLimiter
         from facegate.fallback.dynamo import RateLimitRepository
         from facegate.fallback.entities import Limits
-        from facegate.fallback.service import RateLimiter
 
         s = self.settings
         limits = Limits(s.subject_limit_per_minute, s.tenant_limit_per_minute, s.destination_limit_per_minute)
@@ -345,15 +349,15 @@ class Fallback:
 
     @cached_property
     def budget(self) -> OtpGuessBudget:
+        from facegate.fallback.budget import OtpGuessBudget
         from facegate.fallback.dynamo import OtpGuessRepository
-        from facegate.fallback.service import OtpGuessBudget
 
         guesses = OtpGuessRepository(self.shared.settings.sessions_table, self.shared.settings.region)
         return OtpGuessBudget(guesses, limit=self.settings.otp_guesses_per_day, clock=self.now)
 
     @cached_property
     def sessions(self) -> SessionService:
-        from facegate.fallback.service import SessionService
+        from facegate.fallback.sessions import SessionService
         from facegate.matching.dynamo import AttemptRepository
 
         s = self.shared.settings
@@ -373,17 +377,23 @@ class Fallback:
         )
 
     @cached_property
+    def challenge_records(self) -> ChallengeRepository:
+        from facegate.fallback.dynamo import ChallengeRepository
+
+        return ChallengeRepository(self.shared.settings.challenges_table, self.shared.settings.region)
+
+    @cached_property
     def challenges(self) -> ChallengeService:
         from facegate.core.results import ResultIssuer
-        from facegate.fallback.dynamo import ChallengeRepository
+        from facegate.fallback.challenges import ChallengeService
         from facegate.fallback.messaging import EmailSender, ReviewQueue, SmsSender
-        from facegate.fallback.service import ChallengeService, CodeHasher
+        from facegate.fallback.rules import CodeHasher
 
         s = self.shared.settings
         client = self.shared.client
         return ChallengeService(
             sessions=self.session_records,
-            challenges=ChallengeRepository(s.challenges_table, s.region),
+            challenges=self.challenge_records,
             totp=self.totp_records,
             limiter=self.limiter,
             budget=self.budget,
@@ -398,9 +408,15 @@ class Fallback:
         )
 
     @cached_property
+    def reviews(self) -> ReviewService:
+        from facegate.fallback.reviews import ReviewService
+
+        return ReviewService(self.challenge_records, self.shared.auditor, self.now)
+
+    @cached_property
     def totp(self) -> TotpService:
         from facegate.fallback.proofs import ResultTokenReader
-        from facegate.fallback.service import TotpService
+        from facegate.fallback.totp import TotpService
 
         return TotpService(
             totp=self.totp_records,
