@@ -109,15 +109,15 @@ def put_notice(purpose: PurposePath, body: PutNoticeRequest) -> Response[dict[st
 @app.post("/v1/subjects/<subject_id>/consents", responses=returns(ConsentRecordResponse, 201))
 def record_consent(subject_id: SubjectId, body: RecordConsentRequest) -> Response[dict[str, Any]]:
     who = _caller()
-    ref = container().hasher.ref(who.tenant_id, subject_id)
+    subject = container().subject(who, subject_id)
     answer = once(
         app,
         idempotency,
         "record_consent",
         who.tenant_id,
-        ref,
+        subject.ref,
         body,
-        lambda request: _record(subject_id, container().consents.record(who, subject_id, request)),
+        lambda request: _record(subject_id, container().consents.record(who, subject, request)),
     )
     return Response(status_code=201, content_type="application/json", body=answer)
 
@@ -125,7 +125,7 @@ def record_consent(subject_id: SubjectId, body: RecordConsentRequest) -> Respons
 @app.get("/v1/subjects/<subject_id>/consents", responses=returns(ConsentStatesResponse))
 def get_consents(subject_id: SubjectId) -> dict[str, Any]:
     who = _caller()
-    states = container().consents.states(who, subject_id)
+    states = container().consents.states(who, container().subject(who, subject_id))
     return ConsentStatesResponse(
         subject_id=subject_id,
         consents=[
@@ -147,7 +147,7 @@ def get_consents(subject_id: SubjectId) -> dict[str, Any]:
 @app.get("/v1/subjects/<subject_id>/consents/history", responses=returns(ConsentHistoryResponse))
 def get_history(subject_id: SubjectId) -> dict[str, Any]:
     who = _caller()
-    records = container().consents.history(who, subject_id)
+    records = container().consents.history(who, container().subject(who, subject_id))
     return ConsentHistoryResponse.model_validate(
         {"subject_id": subject_id, "records": [_record(subject_id, r) for r in records]}
     ).model_dump(mode="json")
@@ -156,7 +156,7 @@ def get_history(subject_id: SubjectId) -> dict[str, Any]:
 @app.delete("/v1/subjects/<subject_id>/consents/<purpose>", responses=returns(ConsentRecordResponse))
 def withdraw(subject_id: SubjectId, purpose: PurposePath) -> dict[str, Any]:
     who = _caller()
-    return _record(subject_id, container().consents.withdraw(who, subject_id, purpose))
+    return _record(subject_id, container().consents.withdraw(who, container().subject(who, subject_id), purpose))
 
 
 @lambda_entry(idempotency)

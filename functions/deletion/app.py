@@ -50,7 +50,7 @@ def _job(job: DeletionJob) -> dict[str, Any]:
 @app.delete("/v1/subjects/<subject_id>", responses=returns(DeletionJobResponse, 202))
 def erase_subject(subject_id: SubjectId) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
-    job = container().deletions.request_subject_erasure(who, subject_id)
+    job = container().deletions.request_subject_erasure(who, container().subject(who, subject_id))
     return Response(status_code=202, content_type="application/json", body=_job(job))
 
 

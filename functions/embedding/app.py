@@ -60,17 +60,17 @@ def _response(subject_id: str, job: Enrolment, upload: dict[str, Any] | None = N
 @app.post("/v1/subjects/<subject_id>/enrolments", responses=returns(EnrolmentResponse, 201, 202))
 def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
+    subject = container().subject(who, subject_id)
 
     def operation(request: StartEnrolmentRequest) -> dict[str, Any]:
         image = decode_base64_image(request.image) if request.image is not None else None
         started = container().enrolments.start(
-            who, subject_id, request.purpose, image, request.content_type, replace_existing=request.replace
+            who, subject, request.purpose, image, request.content_type, replace_existing=request.replace
         )
         upload = started.upload.__dict__ if started.upload else None
         return _response(subject_id, started.job, upload)
 
-    ref = container().hasher.ref(who.tenant_id, subject_id)
-    answer = once(app, idempotency, "start_enrolment", who.tenant_id, ref, body, operation)
+    answer = once(app, idempotency, "start_enrolment", who.tenant_id, subject.ref, body, operation)
     return Response(
         status_code=202 if answer["status"] == "pending" else 201, content_type="application/json", body=answer
     )
@@ -79,7 +79,7 @@ def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Respo
 @app.get("/v1/subjects/<subject_id>/enrolments/<enrolment_id>", responses=returns(EnrolmentResponse))
 def get_enrolment(subject_id: SubjectId, enrolment_id: EnrolmentId) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
-    return _response(subject_id, container().enrolments.status(who, subject_id, enrolment_id))
+    return _response(subject_id, container().enrolments.status(who, container().subject(who, subject_id), enrolment_id))
 
 
 def _on_uploads(event: S3Event, context: LambdaContext) -> dict[str, Any]:

@@ -63,15 +63,15 @@ def _review(review_id: str, status: str, decided_at: str | None) -> dict[str, An
 def start_session(body: StartSessionRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "verify")
-    ref = container().hasher.ref(who.tenant_id, body.subject_id)
+    subject = container().subject(who, body.subject_id)
 
     def operation(parsed: StartSessionRequest) -> dict[str, Any]:
         view = fallback().sessions.start(
-            who, parsed.subject_id, parsed.purpose, parsed.locale, email=parsed.email, phone=parsed.phone
+            who, subject, parsed.purpose, parsed.locale, email=parsed.email, phone=parsed.phone
         )
         return SessionResponse.model_validate(asdict(view)).model_dump(mode="json")
 
-    return _created(once(app, idempotency, "start_session", who.tenant_id, ref, body, operation))
+    return _created(once(app, idempotency, "start_session", who.tenant_id, subject.ref, body, operation))
 
 
 @app.get("/v1/verification-sessions/<session_id>", responses=returns(SessionResponse))
@@ -115,7 +115,9 @@ def verify_challenge(challenge_id: OpaqueIdPath, body: VerifyChallengeRequest) -
 def set_up_totp(subject_id: SubjectId, body: SetUpTotpRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
-    set_up = fallback().totp.set_up(who, subject_id, body.label, body.proof_session_id, body.proof_result_token)
+    set_up = fallback().totp.set_up(
+        who, container().subject(who, subject_id), body.label, body.proof_session_id, body.proof_result_token
+    )
     answer = TotpResponse(subject_id=subject_id, secret=set_up.secret, otpauth_uri=set_up.otpauth_uri)
     return _created(answer.model_dump(mode="json"), headers=NO_STORE)
 

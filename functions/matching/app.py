@@ -53,7 +53,9 @@ def _inline(image: str | None, probe_id: str | None) -> bytes | None:
 @app.post("/v1/probes", responses=returns(ProbeResponse, 201))
 def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
-    probe_id, upload = container().verifications.presign_probe(who, body.content_type, body.subject_id)
+    probe_id, upload = container().verifications.presign_probe(
+        who, body.content_type, container().subject(who, body.subject_id) if body.subject_id is not None else None
+    )
     answer = ProbeResponse.model_validate({"probe_id": probe_id, "upload": upload.__dict__})
     return Response(status_code=201, content_type="application/json", body=answer.model_dump(mode="json"))
 
@@ -61,12 +63,13 @@ def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
 @app.post("/v1/verifications", responses=returns(VerificationResponse))
 def verify(body: VerifyRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
+    subject = container().subject(who, body.subject_id)
     # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
 
     def operation(parsed: VerifyRequest) -> dict[str, Any]:
         result = container().verifications.verify(
             who,
-            parsed.subject_id,
+            subject,
             parsed.purpose,
             parsed.security_level,
             image=_inline(parsed.image, parsed.probe_id),
@@ -86,8 +89,7 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
             result_token=result.result_token,
         ).model_dump(mode="json", exclude_none=True)
 
-    ref = container().hasher.ref(who.tenant_id, body.subject_id)
-    return once(app, idempotency, "verify", who.tenant_id, ref, body, operation)
+    return once(app, idempotency, "verify", who.tenant_id, subject.ref, body, operation)
 
 
 @app.post("/v1/identifications", responses=returns(IdentificationResponse))

@@ -19,10 +19,11 @@ from facegate.core.clock import utcnow
 from facegate.core.config import FallbackSettings, Settings, get_settings
 from facegate.core.dynamo import AuditRepository, use_client_limits
 from facegate.core.eventbridge import EventPublisher
-from facegate.core.hashing import SubjectHasher
+from facegate.core.hashing import Subject, SubjectHasher
 from facegate.core.kms import EnvelopeCipher, KmsSigner
 from facegate.core.s3 import UploadStore
 from facegate.core.secrets import load_pepper
+from facegate.core.tenancy import CallerContext
 from facegate.enrolment.dynamo import EnrolmentRepository
 from facegate.matching.dynamo import TemplateRepository
 
@@ -89,6 +90,10 @@ class Container:
     def hasher(self) -> SubjectHasher:
         return SubjectHasher(self.pepper)
 
+    def subject(self, caller: CallerContext, subject_id: str) -> Subject:
+        """The request's subject: its id hashed once, for the handler's idempotency record and the service."""
+        return self.hasher.subject(caller.tenant_id, subject_id)
+
     @cached_property
     def signer(self) -> KmsSigner:
         return KmsSigner(self.client("kms"), self.settings.signing_key_id)
@@ -103,7 +108,6 @@ class Container:
         return ConsentService(
             notices=self.notices,
             consents=self.consent_records,
-            hasher=self.hasher,
             signer=self.signer,
             publisher=EventPublisher(self.client("events"), s.event_bus_name, "facegate.consent"),
             auditor=self.auditor,
@@ -149,7 +153,6 @@ class Container:
         return EnrolmentService(
             notices=self.notices,
             consents=self.consent_records,
-            hasher=self.hasher,
             jobs=EnrolmentRepository(s.jobs_table, s.region),
             templates=self.templates,
             cipher=self.cipher,
@@ -226,7 +229,6 @@ class Container:
         return VerificationService(
             notices=self.notices,
             consents=self.consent_records,
-            hasher=self.hasher,
             templates=self.templates,
             attempts=self.attempts,
             opener=self.opener,
@@ -268,7 +270,6 @@ class Container:
             erasure=ErasureRepository(self.client("dynamodb")),
             objects=ObjectErasure(self.client("s3")),
             deletions=DeletionRepository(s.jobs_table, s.region),
-            hasher=self.hasher,
             signer=self.signer,
             queue=SqsJobQueue(self.sqs, s.deletion_queue_url),
             auditor=self.auditor,
@@ -371,7 +372,6 @@ class Fallback:
             limiter=self.limiter,
             budget=self.budget,
             cipher=self.cipher,
-            hasher=self.shared.hasher,
             auditor=self.shared.auditor,
             clock=self.now,
         )
@@ -425,7 +425,6 @@ class Fallback:
             issuer=self.shared.settings.issuer,
             limiter=self.limiter,
             cipher=self.cipher,
-            hasher=self.shared.hasher,
             auditor=self.shared.auditor,
             clock=self.now,
         )

@@ -11,7 +11,7 @@ from facegate.consent.ports import ConsentStates, Purposes
 from facegate.core.audit import Auditor
 from facegate.core.clock import Clock, iso, utcnow
 from facegate.core.errors import SessionNotFoundError
-from facegate.core.hashing import SubjectHasher
+from facegate.core.hashing import Subject
 from facegate.core.observability import count, logger
 from facegate.core.ports import Cipher
 from facegate.core.tenancy import CallerContext
@@ -35,7 +35,6 @@ class SessionService:
         limiter: RateLimiter,
         budget: OtpGuessBudget,
         cipher: Cipher,
-        hasher: SubjectHasher,
         auditor: Auditor,
         clock: Clock = utcnow,
     ) -> None:
@@ -48,14 +47,13 @@ class SessionService:
         self._limiter = limiter
         self._budget = budget
         self._cipher = cipher
-        self._hasher = hasher
         self._auditor = auditor
         self._clock = clock
 
     def start(
         self,
         caller: CallerContext,
-        subject_id: str,
+        subject: Subject,
         purpose: str,
         locale: str,
         email: str | None = None,
@@ -64,14 +62,14 @@ class SessionService:
         """The methods this person may choose now. Face only with active consent, an enrolment and no
         lockout; manual review always, so that no request can leave face as the only way."""
         self._notices.purpose(caller.tenant_id, purpose)
-        ref = self._hasher.ref(caller.tenant_id, subject_id)
+        ref = subject.ref
         self._limiter.check(caller.tenant_id, ref, "sessions")
         now = self._clock()
         face, consent = self._face_available(caller.tenant_id, ref, purpose, now)
         methods = (["face"] if face else []) + self._non_face_methods(caller.tenant_id, ref, email, phone)
         session_id = new_id(ref)
         sealed = self._cipher.seal(
-            json.dumps({"subject_id": subject_id, "email": email, "phone": phone}).encode(),
+            json.dumps({"subject_id": subject.id, "email": email, "phone": phone}).encode(),
             session_context(caller.tenant_id, ref, session_id),
         )
         valid_until = epoch(now + SESSION_LIFETIME)

@@ -10,7 +10,7 @@ from facegate.core.audit import Auditor
 from facegate.core.clock import Clock, iso, utcnow
 from facegate.core.envelope import Sealed
 from facegate.core.errors import InvalidRequestError, TotpReplacementRequiresProofError
-from facegate.core.hashing import SubjectHasher
+from facegate.core.hashing import Subject
 from facegate.core.observability import count, logger
 from facegate.core.ports import Cipher
 from facegate.core.tenancy import CallerContext
@@ -33,7 +33,6 @@ class TotpService:
         issuer: str,
         limiter: RateLimiter,
         cipher: Cipher,
-        hasher: SubjectHasher,
         auditor: Auditor,
         clock: Clock = utcnow,
     ) -> None:
@@ -43,14 +42,13 @@ class TotpService:
         self._issuer = issuer
         self._limiter = limiter
         self._cipher = cipher
-        self._hasher = hasher
         self._auditor = auditor
         self._clock = clock
 
     def set_up(
         self,
         caller: CallerContext,
-        subject_id: str,
+        subject: Subject,
         label: str | None = None,
         proof_session_id: str | None = None,
         proof_result_token: str | None = None,
@@ -58,13 +56,13 @@ class TotpService:
         """A new secret, stored sealed; the caller shows it once as a QR code. An existing secret is
         replaced only with proof: a verification of this subject by another method (a verified session or
         a signed match, each usable once), or the admin scope."""
-        ref = self._hasher.ref(caller.tenant_id, subject_id)
+        ref = subject.ref
         self._limiter.check(caller.tenant_id, ref, "totp")
         now = self._clock()
-        proof = self._proof(caller, subject_id, ref, proof_session_id, proof_result_token, now)
+        proof = self._proof(caller, subject, proof_session_id, proof_result_token, now)
         secret = pyotp.random_base32()
         sealed: Sealed = self._cipher.seal(secret.encode(), totp_context(caller.tenant_id, ref))
-        uri = pyotp.TOTP(secret).provisioning_uri(name=label or subject_id, issuer_name=TOTP_ISSUER)
+        uri = pyotp.TOTP(secret).provisioning_uri(name=label or subject.id, issuer_name=TOTP_ISSUER)
         # Create-if-absent: two first set-ups at once cannot both win, the second one needs proof.
         if self._totp.create(caller.tenant_id, ref, sealed, iso(now)):
             self._auditor.record(caller, "fallback.totp_set_up", "ok", ref)
@@ -94,14 +92,14 @@ class TotpService:
     def _proof(
         self,
         caller: CallerContext,
-        subject_id: str,
-        ref: str,
+        subject: Subject,
         session_id: str | None,
         token: str | None,
         now: datetime,
     ) -> tuple[str, str | None] | None:
         """(basis, the verification to spend) for a valid proof, None for none; a proof given is checked
         even when no secret exists yet, so that a tenant learns at once that its proofs are wrong."""
+        ref = subject.ref
         if session_id is not None and token is not None:
             raise InvalidRequestError("pass one proof: proof_session_id or proof_result_token")
         if session_id is not None:
@@ -123,7 +121,7 @@ class TotpService:
                 or claims.get("typ") != "verification-result"
                 or claims.get("iss") != self._issuer
                 or claims.get("aud") != caller.tenant_id
-                or claims.get("sub") != subject_id
+                or claims.get("sub") != subject.id
                 or claims.get("decision") != "match"
                 or claims.get("method") not in PROOF_METHODS
                 or not isinstance(claims.get("jti"), str)
