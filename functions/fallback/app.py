@@ -21,8 +21,8 @@ from facegate.core.config import get_settings
 from facegate.core.tenancy import CallerContext
 from facegate.fallback.api import (
     ChallengeResponse,
+    DecideReviewRequest,
     FallbackVerificationResponse,
-    ReviewDecisionRequest,
     ReviewResponse,
     SessionResponse,
     SetUpTotpRequest,
@@ -131,7 +131,7 @@ def get_review(review_id: OpaqueIdPath) -> dict[str, Any]:
 
 
 @app.post("/v1/fallback/reviews/<review_id>/decision", responses=returns(ReviewResponse))
-def decide_review(review_id: OpaqueIdPath, body: ReviewDecisionRequest) -> dict[str, Any]:
+def decide_review(review_id: OpaqueIdPath, body: DecideReviewRequest) -> dict[str, Any]:
     who = _caller()
     require_scope(who, "admin")
     review = fallback().reviews.decide(who, review_id, body.decision, body.reason_code)

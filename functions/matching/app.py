@@ -24,14 +24,14 @@ from facegate.core.errors import NotImplementedYetError
 from facegate.matching.api import (
     Candidate,
     ConfigurePurposeRequest,
+    CreateIdentificationRequest,
+    CreateProbeRequest,
+    CreateVerificationRequest,
     IdentificationResponse,
-    IdentifyRequest,
     ModelCalibrationResponse,
-    ProbeRequest,
     ProbeResponse,
     PurposeResponse,
     VerificationResponse,
-    VerifyRequest,
 )
 from facegate.wiring import container
 
@@ -51,7 +51,7 @@ def _inline(image: str | None, probe_id: str | None) -> bytes | None:
 
 
 @app.post("/v1/probes", responses=returns(ProbeResponse, 201))
-def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
+def start_probe_upload(body: CreateProbeRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
     probe_id, upload = container().verifications.presign_probe(
         who, body.content_type, container().subject(who, body.subject_id) if body.subject_id is not None else None
@@ -61,12 +61,12 @@ def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
 
 
 @app.post("/v1/verifications", responses=returns(VerificationResponse))
-def verify(body: VerifyRequest) -> dict[str, Any]:
+def verify(body: CreateVerificationRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     subject = container().subject(who, body.subject_id)
     # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
 
-    def operation(parsed: VerifyRequest) -> dict[str, Any]:
+    def operation(parsed: CreateVerificationRequest) -> dict[str, Any]:
         result = container().verifications.verify(
             who,
             subject,
@@ -93,7 +93,7 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
 
 
 @app.post("/v1/identifications", responses=returns(IdentificationResponse))
-def identify(body: IdentifyRequest) -> dict[str, Any]:
+def identify(body: CreateIdentificationRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     image = _inline(body.image, body.probe_id)
     found = container().identifications.identify(who, body.purpose, body.top_k, image, body.probe_id)
