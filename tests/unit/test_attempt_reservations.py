@@ -17,7 +17,7 @@ from facegate.matching.entities import Reservation
 from localcloud.template import load_template
 from tests.atomic_moto import make_single_item_writes_atomic
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # the repository on a moto table: not in the fast unit tier
 
 REGION = "us-east-1"
 LIMIT = 5
