@@ -68,3 +68,19 @@ def atomic_dynamodb() -> Iterator[None]:
 
     with dynamodb_requests_one_at_a_time():
         yield
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tiers: `unit` is the fast tier (`pytest -m unit`, under 20 s). A test marked `slow` (real models over
+    many photos) or `integration` (moto, subprocesses, sockets) is never in it, even in a module marked `unit`
+    as a whole: the module's mark moves onto its other tests. `make test` runs every tier."""
+    inherited = [
+        item for item in items if any(m.name == "unit" for node in item.listchain()[:-1] for m in node.own_markers)
+    ]
+    for item in inherited:
+        for node in item.listchain()[:-1]:
+            node.own_markers[:] = [m for m in node.own_markers if m.name != "unit"]
+    for item in inherited:
+        if item.get_closest_marker("slow") is None and item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.unit)

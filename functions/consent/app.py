@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate import __version__
 from facegate.api.docs import returns
+from facegate.api.handler import lambda_entry, once
 from facegate.api.idempotency import Idempotency
 from facegate.api.resolver import caller, create_resolver
 from facegate.consent.api import (
@@ -30,7 +30,6 @@ from facegate.consent.api import (
 )
 from facegate.consent.entities import ConsentRecord, Notice
 from facegate.core.config import get_settings
-from facegate.core.observability import logger, metrics, tracer
 from facegate.wiring import container
 
 SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
@@ -110,19 +109,15 @@ def put_notice(purpose: PurposePath, body: PutNoticeRequest) -> Response[dict[st
 @app.post("/v1/subjects/<subject_id>/consents", responses=returns(ConsentRecordResponse, 201))
 def record_consent(subject_id: SubjectId, body: RecordConsentRequest) -> Response[dict[str, Any]]:
     who = _caller()
-
-    def operation(request: dict[str, Any]) -> dict[str, Any]:
-        parsed = RecordConsentRequest.model_validate(request)
-        return _record(subject_id, container().consents.record(who, subject_id, parsed))
-
-    ref = container().hasher.ref(who.tenant_id, subject_id)
-    answer = idempotency.run(
+    subject = container().subject(who, subject_id)
+    answer = once(
+        app,
+        idempotency,
         "record_consent",
-        app.current_event.headers.get("idempotency-key"),
         who.tenant_id,
-        ref,
-        operation,
-        body.model_dump(),
+        subject.ref,
+        body,
+        lambda request: _record(subject_id, container().consents.record(who, subject, request)),
     )
     return Response(status_code=201, content_type="application/json", body=answer)
 
@@ -130,7 +125,7 @@ def record_consent(subject_id: SubjectId, body: RecordConsentRequest) -> Respons
 @app.get("/v1/subjects/<subject_id>/consents", responses=returns(ConsentStatesResponse))
 def get_consents(subject_id: SubjectId) -> dict[str, Any]:
     who = _caller()
-    states = container().consents.states(who, subject_id)
+    states = container().consents.states(who, container().subject(who, subject_id))
     return ConsentStatesResponse(
         subject_id=subject_id,
         consents=[
@@ -152,7 +147,7 @@ def get_consents(subject_id: SubjectId) -> dict[str, Any]:
 @app.get("/v1/subjects/<subject_id>/consents/history", responses=returns(ConsentHistoryResponse))
 def get_history(subject_id: SubjectId) -> dict[str, Any]:
     who = _caller()
-    records = container().consents.history(who, subject_id)
+    records = container().consents.history(who, container().subject(who, subject_id))
     return ConsentHistoryResponse.model_validate(
         {"subject_id": subject_id, "records": [_record(subject_id, r) for r in records]}
     ).model_dump(mode="json")
@@ -161,12 +156,9 @@ def get_history(subject_id: SubjectId) -> dict[str, Any]:
 @app.delete("/v1/subjects/<subject_id>/consents/<purpose>", responses=returns(ConsentRecordResponse))
 def withdraw(subject_id: SubjectId, purpose: PurposePath) -> dict[str, Any]:
     who = _caller()
-    return _record(subject_id, container().consents.withdraw(who, subject_id, purpose))
+    return _record(subject_id, container().consents.withdraw(who, container().subject(who, subject_id), purpose))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_entry(idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.register(context)
     return app.resolve(event, context)

@@ -11,15 +11,15 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.docs import returns
+from facegate.api.handler import lambda_entry
 from facegate.api.resolver import caller, create_resolver
 from facegate.core.config import get_settings
-from facegate.core.observability import logger, metrics, tracer
+from facegate.core.observability import logger
 from facegate.deletion.api import DeletionJobResponse
 from facegate.deletion.entities import DeletionJob
 from facegate.wiring import container
@@ -50,7 +50,7 @@ def _job(job: DeletionJob) -> dict[str, Any]:
 @app.delete("/v1/subjects/<subject_id>", responses=returns(DeletionJobResponse, 202))
 def erase_subject(subject_id: SubjectId) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
-    job = container().deletions.request_subject_erasure(who, subject_id)
+    job = container().deletions.request_subject_erasure(who, container().subject(who, subject_id))
     return Response(status_code=202, content_type="application/json", body=_job(job))
 
 
@@ -89,9 +89,7 @@ def _erase(record: SQSRecord) -> None:
         raise
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_entry()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("Records"):
         return process_partial_response(event=event, record_handler=_erase, processor=processor, context=context)

@@ -10,16 +10,15 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.docs import returns
+from facegate.api.handler import lambda_entry, once
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver
 from facegate.core.config import get_settings
-from facegate.core.observability import logger, metrics, tracer
 from facegate.enrolment.api import EnrolmentResponse, StartEnrolmentRequest
 from facegate.enrolment.entities import Enrolment
 from facegate.wiring import container
@@ -61,25 +60,17 @@ def _response(subject_id: str, job: Enrolment, upload: dict[str, Any] | None = N
 @app.post("/v1/subjects/<subject_id>/enrolments", responses=returns(EnrolmentResponse, 201, 202))
 def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
+    subject = container().subject(who, subject_id)
 
-    def operation(request: dict[str, Any]) -> dict[str, Any]:
-        parsed = StartEnrolmentRequest.model_validate(request)
-        image = decode_base64_image(parsed.image) if parsed.image is not None else None
+    def operation(request: StartEnrolmentRequest) -> dict[str, Any]:
+        image = decode_base64_image(request.image) if request.image is not None else None
         started = container().enrolments.start(
-            who, subject_id, parsed.purpose, image, parsed.content_type, replace_existing=parsed.replace
+            who, subject, request.purpose, image, request.content_type, replace_existing=request.replace
         )
         upload = started.upload.__dict__ if started.upload else None
         return _response(subject_id, started.job, upload)
 
-    ref = container().hasher.ref(who.tenant_id, subject_id)
-    answer = idempotency.run(
-        "start_enrolment",
-        app.current_event.headers.get("idempotency-key"),
-        who.tenant_id,
-        ref,
-        operation,
-        body.model_dump(),
-    )
+    answer = once(app, idempotency, "start_enrolment", who.tenant_id, subject.ref, body, operation)
     return Response(
         status_code=202 if answer["status"] == "pending" else 201, content_type="application/json", body=answer
     )
@@ -88,7 +79,7 @@ def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Respo
 @app.get("/v1/subjects/<subject_id>/enrolments/<enrolment_id>", responses=returns(EnrolmentResponse))
 def get_enrolment(subject_id: SubjectId, enrolment_id: EnrolmentId) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
-    return _response(subject_id, container().enrolments.status(who, subject_id, enrolment_id))
+    return _response(subject_id, container().enrolments.status(who, container().subject(who, subject_id), enrolment_id))
 
 
 def _on_uploads(event: S3Event, context: LambdaContext) -> dict[str, Any]:
@@ -101,11 +92,8 @@ def _on_uploads(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     return {"processed": len(outcomes), "outcomes": outcomes}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_entry(idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("Records") and event["Records"][0].get("eventSource") == "aws:s3":
         return _on_uploads(S3Event(event), context)
-    idempotency.register(context)
     return app.resolve(event, context)

@@ -11,19 +11,18 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.docs import returns
+from facegate.api.handler import lambda_entry, once
 from facegate.api.idempotency import Idempotency
 from facegate.api.resolver import caller, create_resolver, require_scope
 from facegate.core.config import get_settings
-from facegate.core.observability import logger, metrics, tracer
 from facegate.core.tenancy import CallerContext
 from facegate.fallback.api import (
     ChallengeResponse,
+    DecideReviewRequest,
     FallbackVerificationResponse,
-    ReviewDecisionRequest,
     ReviewResponse,
     SessionResponse,
     SetUpTotpRequest,
@@ -64,25 +63,15 @@ def _review(review_id: str, status: str, decided_at: str | None) -> dict[str, An
 def start_session(body: StartSessionRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "verify")
-    ref = container().hasher.ref(who.tenant_id, body.subject_id)
+    subject = container().subject(who, body.subject_id)
 
-    def operation(request: dict[str, Any]) -> dict[str, Any]:
-        parsed = StartSessionRequest.model_validate(request)
+    def operation(parsed: StartSessionRequest) -> dict[str, Any]:
         view = fallback().sessions.start(
-            who, parsed.subject_id, parsed.purpose, parsed.locale, email=parsed.email, phone=parsed.phone
+            who, subject, parsed.purpose, parsed.locale, email=parsed.email, phone=parsed.phone
         )
         return SessionResponse.model_validate(asdict(view)).model_dump(mode="json")
 
-    return _created(
-        idempotency.run(
-            "start_session",
-            app.current_event.headers.get("idempotency-key"),
-            who.tenant_id,
-            ref,
-            operation,
-            body.model_dump(),
-        )
-    )
+    return _created(once(app, idempotency, "start_session", who.tenant_id, subject.ref, body, operation))
 
 
 @app.get("/v1/verification-sessions/<session_id>", responses=returns(SessionResponse))
@@ -99,21 +88,11 @@ def start_challenge(body: StartChallengeRequest) -> Response[dict[str, Any]]:
     require_scope(who, "fallback")
     ref = fallback().challenges.subject_ref_of_session(who, body.session_id)
 
-    def operation(request: dict[str, Any]) -> dict[str, Any]:
-        parsed = StartChallengeRequest.model_validate(request)
+    def operation(parsed: StartChallengeRequest) -> dict[str, Any]:
         view = fallback().challenges.start(who, parsed.session_id, parsed.method, parsed.locale)
         return ChallengeResponse.model_validate(asdict(view)).model_dump(mode="json")
 
-    return _created(
-        idempotency.run(
-            "start_challenge",
-            app.current_event.headers.get("idempotency-key"),
-            who.tenant_id,
-            ref,
-            operation,
-            body.model_dump(),
-        )
-    )
+    return _created(once(app, idempotency, "start_challenge", who.tenant_id, ref, body, operation))
 
 
 @app.get("/v1/fallback/challenges/<challenge_id>", responses=returns(ChallengeResponse))
@@ -136,7 +115,9 @@ def verify_challenge(challenge_id: OpaqueIdPath, body: VerifyChallengeRequest) -
 def set_up_totp(subject_id: SubjectId, body: SetUpTotpRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
-    set_up = fallback().totp.set_up(who, subject_id, body.label, body.proof_session_id, body.proof_result_token)
+    set_up = fallback().totp.set_up(
+        who, container().subject(who, subject_id), body.label, body.proof_session_id, body.proof_result_token
+    )
     answer = TotpResponse(subject_id=subject_id, secret=set_up.secret, otpauth_uri=set_up.otpauth_uri)
     return _created(answer.model_dump(mode="json"), headers=NO_STORE)
 
@@ -145,21 +126,18 @@ def set_up_totp(subject_id: SubjectId, body: SetUpTotpRequest) -> Response[dict[
 def get_review(review_id: OpaqueIdPath) -> dict[str, Any]:
     who = _caller()
     require_scope(who, "admin")
-    review = fallback().challenges.review(who, review_id)
+    review = fallback().reviews.get(who, review_id)
     return _review(review_id, review.status, review.decided_at)
 
 
 @app.post("/v1/fallback/reviews/<review_id>/decision", responses=returns(ReviewResponse))
-def decide_review(review_id: OpaqueIdPath, body: ReviewDecisionRequest) -> dict[str, Any]:
+def decide_review(review_id: OpaqueIdPath, body: DecideReviewRequest) -> dict[str, Any]:
     who = _caller()
     require_scope(who, "admin")
-    review = fallback().challenges.decide_review(who, review_id, body.decision, body.reason_code)
+    review = fallback().reviews.decide(who, review_id, body.decision, body.reason_code)
     return _review(review_id, review.status, review.decided_at)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_entry(idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.register(context)
     return app.resolve(event, context)

@@ -11,28 +11,27 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.docs import returns
+from facegate.api.handler import lambda_entry, once
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver, require_scope
 from facegate.consent.api import PurposeName
 from facegate.core.config import get_settings
 from facegate.core.errors import NotImplementedYetError
-from facegate.core.observability import logger, metrics, tracer
 from facegate.matching.api import (
     Candidate,
     ConfigurePurposeRequest,
+    CreateIdentificationRequest,
+    CreateProbeRequest,
+    CreateVerificationRequest,
     IdentificationResponse,
-    IdentifyRequest,
     ModelCalibrationResponse,
-    ProbeRequest,
     ProbeResponse,
     PurposeResponse,
     VerificationResponse,
-    VerifyRequest,
 )
 from facegate.wiring import container
 
@@ -52,23 +51,25 @@ def _inline(image: str | None, probe_id: str | None) -> bytes | None:
 
 
 @app.post("/v1/probes", responses=returns(ProbeResponse, 201))
-def start_probe_upload(body: ProbeRequest) -> Response[dict[str, Any]]:
+def start_probe_upload(body: CreateProbeRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
-    probe_id, upload = container().verifications.presign_probe(who, body.content_type, body.subject_id)
+    probe_id, upload = container().verifications.presign_probe(
+        who, body.content_type, container().subject(who, body.subject_id) if body.subject_id is not None else None
+    )
     answer = ProbeResponse.model_validate({"probe_id": probe_id, "upload": upload.__dict__})
     return Response(status_code=201, content_type="application/json", body=answer.model_dump(mode="json"))
 
 
 @app.post("/v1/verifications", responses=returns(VerificationResponse))
-def verify(body: VerifyRequest) -> dict[str, Any]:
+def verify(body: CreateVerificationRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
+    subject = container().subject(who, body.subject_id)
     # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
 
-    def operation(request: dict[str, Any]) -> dict[str, Any]:
-        parsed = VerifyRequest.model_validate(request)
+    def operation(parsed: CreateVerificationRequest) -> dict[str, Any]:
         result = container().verifications.verify(
             who,
-            parsed.subject_id,
+            subject,
             parsed.purpose,
             parsed.security_level,
             image=_inline(parsed.image, parsed.probe_id),
@@ -88,14 +89,11 @@ def verify(body: VerifyRequest) -> dict[str, Any]:
             result_token=result.result_token,
         ).model_dump(mode="json", exclude_none=True)
 
-    ref = container().hasher.ref(who.tenant_id, body.subject_id)
-    return idempotency.run(
-        "verify", app.current_event.headers.get("idempotency-key"), who.tenant_id, ref, operation, body.model_dump()
-    )
+    return once(app, idempotency, "verify", who.tenant_id, subject.ref, body, operation)
 
 
 @app.post("/v1/identifications", responses=returns(IdentificationResponse))
-def identify(body: IdentifyRequest) -> dict[str, Any]:
+def identify(body: CreateIdentificationRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     image = _inline(body.image, body.probe_id)
     found = container().identifications.identify(who, body.purpose, body.top_k, image, body.probe_id)
@@ -148,9 +146,6 @@ def start_proctoring() -> dict[str, Any]:
     raise NotImplementedYetError("proctoring is not implemented yet", capability="proctoring")
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_entry(idempotency)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.register(context)
     return app.resolve(event, context)

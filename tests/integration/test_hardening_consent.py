@@ -412,12 +412,13 @@ def test_ten_parallel_enrolments_never_pass_the_cap(
 
     monkeypatch.setattr(service, "_engine", lambda: MeetAfterEmbedding(real()))
     caller = CallerContext("demo", "parallel-test", frozenset({"enrol"}))
+    subject = wiring.container().subject(caller, subject_id)
     outcomes: list[str] = []
     completed: list[str] = []
 
     def one() -> None:
         try:
-            started = service.start(caller, subject_id, "checkout", photo, "image/jpeg")
+            started = service.start(caller, subject, "checkout", photo, "image/jpeg")
         except FacegateError as error:
             outcomes.append(error.code)
         else:

@@ -379,10 +379,11 @@ def test_two_first_totp_set_ups_at_once_cannot_both_win(api: Api, subject_id: st
     # Given two instances setting up the first secret of the same subject at the same moment
     stacks = lambdas(2, clock)
     caller = CallerContext(tenant_id="demo", client_id="parallel-test", scopes=frozenset({"fallback"}))
+    subject = container().subject(caller, subject_id)
 
     # When both have checked for an existing secret before either writes
     with everyone_reads_before_anyone_writes(TotpItem, "TOTP", parties=2) as barrier:
-        outcomes = run_in_threads([lambda stack=stack: stack.totp.set_up(caller, subject_id) for stack in stacks])
+        outcomes = run_in_threads([lambda stack=stack: stack.totp.set_up(caller, subject) for stack in stacks])
     assert not barrier.broken
 
     # Then one is the first set-up, and the other one would be a replacement without proof: refused

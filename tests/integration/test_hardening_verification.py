@@ -109,6 +109,7 @@ def test_parallel_impostor_attempts_are_evaluated_at_most_five_times(
     service = container().verifications
     who = CallerContext("demo", "parallel-impostor", frozenset({"verify"}))
     impostor = b[1].read_bytes()
+    subject = container().subject(who, subject_id)
     barrier = threading.Barrier(total)
     answers: list[tuple[int, str]] = []
     lock = threading.Lock()
@@ -116,7 +117,7 @@ def test_parallel_impostor_attempts_are_evaluated_at_most_five_times(
     def attempt() -> None:
         barrier.wait()
         try:
-            result = service.verify(who, subject_id, "checkout", "very_high", image=impostor)
+            result = service.verify(who, subject, "checkout", "very_high", image=impostor)
             answer = (200, result.decision)
         except FacegateError as error:
             answer = (problem(error).status_code, error.code)

@@ -16,7 +16,7 @@ from facegate.matching.dynamo import AttemptRepository, AttemptsItem
 from facegate.matching.entities import Reservation
 from localcloud.template import load_template
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # the repository on a moto table: not in the fast unit tier
 
 REGION = "us-east-1"
 LIMIT = 5

@@ -25,7 +25,9 @@ from botocore.exceptions import ReadTimeoutError
 from facegate.core.config import ClientLimits, Settings
 from localcloud.template import load_template
 
-pytestmark = pytest.mark.unit
+# Integration-level: fresh interpreters import every function and build its AWS clients; a real socket that
+# never answers. Not in the fast unit tier.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 PLACEHOLDERS = {

@@ -15,18 +15,11 @@ from moto import mock_aws
 
 from facegate.core.dynamo import bind
 from facegate.core.kms import KmsSigner
+from facegate.fallback.budget import OtpGuessBudget
 from facegate.fallback.dynamo import OtpGuessesItem, OtpGuessRepository
 from facegate.fallback.entities import Guess
 from facegate.fallback.proofs import ResultTokenReader
-from facegate.fallback.service import (
-    OTP_GUESS_LIMIT,
-    CodeHasher,
-    OtpGuessBudget,
-    mask_email,
-    mask_phone,
-    new_code,
-    remaining_methods,
-)
+from facegate.fallback.rules import OTP_GUESS_LIMIT, CodeHasher, mask_email, mask_phone, new_code, remaining_methods
 from localcloud.outbox import collect, render
 from localcloud.template import load_template
 
@@ -112,6 +105,7 @@ def budget_parts() -> Iterator[tuple[OtpGuessBudget, OtpGuessRepository, FrozenC
         bind(OtpGuessesItem, saved[0], saved[1] or "us-east-1")
 
 
+@pytest.mark.integration  # a moto table
 def test_budget_is_ten_guesses_in_any_24_hours(
     budget_parts: tuple[OtpGuessBudget, OtpGuessRepository, FrozenClock],
 ) -> None:
@@ -135,6 +129,7 @@ def test_budget_is_ten_guesses_in_any_24_hours(
     assert isinstance(budget.reserve("t", "other"), Guess) and isinstance(budget.reserve("u", "ref"), Guess)
 
 
+@pytest.mark.integration  # a moto table
 def test_a_place_given_back_is_free_again(budget_parts: tuple[OtpGuessBudget, OtpGuessRepository, FrozenClock]) -> None:
     budget, repository, _ = budget_parts
     guesses = [budget.reserve("t", "ref") for _ in range(OTP_GUESS_LIMIT)]
@@ -155,6 +150,7 @@ def test_locked_sessions_keep_every_method_but_the_code_ones() -> None:
     assert remaining_methods(["email_otp"]) == ["manual_review"]
 
 
+@pytest.mark.integration  # a moto KMS key
 def test_result_tokens_are_read_back_only_when_this_service_signed_them() -> None:
     with mock_aws():
         kms = boto3.client("kms", region_name="us-east-1")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # a fresh interpreter per function: not in the fast unit tier
 REPO = Path(__file__).resolve().parents[2]
 
 PROBE = """

@@ -19,18 +19,23 @@ from facegate.core.clock import utcnow
 from facegate.core.config import FallbackSettings, Settings, get_settings
 from facegate.core.dynamo import AuditRepository, use_client_limits
 from facegate.core.eventbridge import EventPublisher
-from facegate.core.hashing import SubjectHasher
+from facegate.core.hashing import Subject, SubjectHasher
 from facegate.core.kms import EnvelopeCipher, KmsSigner
 from facegate.core.s3 import UploadStore
 from facegate.core.secrets import load_pepper
+from facegate.core.tenancy import CallerContext
 from facegate.enrolment.dynamo import EnrolmentRepository
 from facegate.matching.dynamo import TemplateRepository
 
 if TYPE_CHECKING:
     from facegate.deletion.service import DeletionService
     from facegate.enrolment.service import EnrolmentService
-    from facegate.fallback.dynamo import SessionRepository, TotpRepository
-    from facegate.fallback.service import ChallengeService, OtpGuessBudget, RateLimiter, SessionService, TotpService
+    from facegate.fallback.budget import OtpGuessBudget, RateLimiter
+    from facegate.fallback.challenges import ChallengeService
+    from facegate.fallback.dynamo import ChallengeRepository, SessionRepository, TotpRepository
+    from facegate.fallback.reviews import ReviewService
+    from facegate.fallback.sessions import SessionService
+    from facegate.fallback.totp import TotpService
     from facegate.matching.biometrics import FaceBiometrics
     from facegate.matching.entities import EngineTemplate
     from facegate.matching.gallery import GalleryStore
@@ -85,6 +90,10 @@ class Container:
     def hasher(self) -> SubjectHasher:
         return SubjectHasher(self.pepper)
 
+    def subject(self, caller: CallerContext, subject_id: str) -> Subject:
+        """The request's subject: its id hashed once, for the handler's idempotency record and the service."""
+        return self.hasher.subject(caller.tenant_id, subject_id)
+
     @cached_property
     def signer(self) -> KmsSigner:
         return KmsSigner(self.client("kms"), self.settings.signing_key_id)
@@ -99,7 +108,6 @@ class Container:
         return ConsentService(
             notices=self.notices,
             consents=self.consent_records,
-            hasher=self.hasher,
             signer=self.signer,
             publisher=EventPublisher(self.client("events"), s.event_bus_name, "facegate.consent"),
             auditor=self.auditor,
@@ -145,7 +153,6 @@ class Container:
         return EnrolmentService(
             notices=self.notices,
             consents=self.consent_records,
-            hasher=self.hasher,
             jobs=EnrolmentRepository(s.jobs_table, s.region),
             templates=self.templates,
             cipher=self.cipher,
@@ -222,7 +229,6 @@ class Container:
         return VerificationService(
             notices=self.notices,
             consents=self.consent_records,
-            hasher=self.hasher,
             templates=self.templates,
             attempts=self.attempts,
             opener=self.opener,
@@ -264,7 +270,6 @@ class Container:
             erasure=ErasureRepository(self.client("dynamodb")),
             objects=ObjectErasure(self.client("s3")),
             deletions=DeletionRepository(s.jobs_table, s.region),
-            hasher=self.hasher,
             signer=self.signer,
             queue=SqsJobQueue(self.sqs, s.deletion_queue_url),
             auditor=self.auditor,
@@ -334,9 +339,9 @@ class Fallback:
 
     @cached_property
     def limiter(self) -> RateLimiter:
+        from facegate.fallback.budget import RateLimiter
         from facegate.fallback.dynamo import RateLimitRepository
         from facegate.fallback.entities import Limits
-        from facegate.fallback.service import RateLimiter
 
         s = self.settings
         limits = Limits(s.subject_limit_per_minute, s.tenant_limit_per_minute, s.destination_limit_per_minute)
@@ -345,15 +350,15 @@ class Fallback:
 
     @cached_property
     def budget(self) -> OtpGuessBudget:
+        from facegate.fallback.budget import OtpGuessBudget
         from facegate.fallback.dynamo import OtpGuessRepository
-        from facegate.fallback.service import OtpGuessBudget
 
         guesses = OtpGuessRepository(self.shared.settings.sessions_table, self.shared.settings.region)
         return OtpGuessBudget(guesses, limit=self.settings.otp_guesses_per_day, clock=self.now)
 
     @cached_property
     def sessions(self) -> SessionService:
-        from facegate.fallback.service import SessionService
+        from facegate.fallback.sessions import SessionService
         from facegate.matching.dynamo import AttemptRepository
 
         s = self.shared.settings
@@ -367,23 +372,28 @@ class Fallback:
             limiter=self.limiter,
             budget=self.budget,
             cipher=self.cipher,
-            hasher=self.shared.hasher,
             auditor=self.shared.auditor,
             clock=self.now,
         )
 
     @cached_property
+    def challenge_records(self) -> ChallengeRepository:
+        from facegate.fallback.dynamo import ChallengeRepository
+
+        return ChallengeRepository(self.shared.settings.challenges_table, self.shared.settings.region)
+
+    @cached_property
     def challenges(self) -> ChallengeService:
         from facegate.core.results import ResultIssuer
-        from facegate.fallback.dynamo import ChallengeRepository
+        from facegate.fallback.challenges import ChallengeService
         from facegate.fallback.messaging import EmailSender, ReviewQueue, SmsSender
-        from facegate.fallback.service import ChallengeService, CodeHasher
+        from facegate.fallback.rules import CodeHasher
 
         s = self.shared.settings
         client = self.shared.client
         return ChallengeService(
             sessions=self.session_records,
-            challenges=ChallengeRepository(s.challenges_table, s.region),
+            challenges=self.challenge_records,
             totp=self.totp_records,
             limiter=self.limiter,
             budget=self.budget,
@@ -398,9 +408,15 @@ class Fallback:
         )
 
     @cached_property
+    def reviews(self) -> ReviewService:
+        from facegate.fallback.reviews import ReviewService
+
+        return ReviewService(self.challenge_records, self.shared.auditor, self.now)
+
+    @cached_property
     def totp(self) -> TotpService:
         from facegate.fallback.proofs import ResultTokenReader
-        from facegate.fallback.service import TotpService
+        from facegate.fallback.totp import TotpService
 
         return TotpService(
             totp=self.totp_records,
@@ -409,7 +425,6 @@ class Fallback:
             issuer=self.shared.settings.issuer,
             limiter=self.limiter,
             cipher=self.cipher,
-            hasher=self.shared.hasher,
             auditor=self.shared.auditor,
             clock=self.now,
         )

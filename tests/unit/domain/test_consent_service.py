@@ -26,6 +26,7 @@ from tests.unit.domain.fakes import (
 pytestmark = pytest.mark.unit
 
 CALLER = CallerContext("demo", "client-1", frozenset({"consent"}), "req-1")
+ALICE = SubjectHasher(b"p" * 32).subject("demo", "alice")
 CONTENT = {"title": "Face check at checkout", "alternatives": ["email_otp"]}
 
 
@@ -40,9 +41,7 @@ def world() -> dict:
     clock = Clock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
     auditor = Auditor(audit)
     notices = NoticeService(tenants, auditor, clock)
-    service = ConsentService(
-        notices, consents, SubjectHasher(b"p" * 32), RecordingSigner(), publisher, auditor, "facegate", clock
-    )
+    service = ConsentService(notices, consents, RecordingSigner(), publisher, auditor, "facegate", clock)
     return {
         "service": service,
         "consents": consents,
@@ -69,71 +68,71 @@ def request(world: dict, decision: str = "granted", **changes: object) -> Record
 
 def test_a_grant_starts_the_chain_and_a_consent_period(world: dict) -> None:
     # When alice grants consent
-    record = world["service"].record(CALLER, "alice", request(world))
+    record = world["service"].record(CALLER, ALICE, request(world))
     # Then the record is the first link of her chain, hashed over its content, with a receipt
     assert record.prev_hash == GENESIS_HASH
     assert record.record_hash == record_hash(record)
     assert '"typ": "consent-receipt"' in record.receipt
     # and her state is granted, in the period that this grant began
-    (state,) = world["service"].states(CALLER, "alice")
+    (state,) = world["service"].states(CALLER, ALICE)
     assert state.active and state.epoch == record.record_id
     assert world["audit"].actions() == ["consent.granted"]
 
 
 def test_a_second_grant_links_to_the_first_and_keeps_the_period(world: dict) -> None:
-    first = world["service"].record(CALLER, "alice", request(world))
+    first = world["service"].record(CALLER, ALICE, request(world))
     world["clock"].advance(minutes=1)
-    second = world["service"].record(CALLER, "alice", request(world))
+    second = world["service"].record(CALLER, ALICE, request(world))
     assert second.prev_hash == first.record_hash
-    (state,) = world["service"].states(CALLER, "alice")
+    (state,) = world["service"].states(CALLER, ALICE)
     assert state.epoch == first.record_id
 
 
 def test_withdrawal_announces_the_period_it_ended_and_a_second_withdrawal_changes_nothing(world: dict) -> None:
-    grant = world["service"].record(CALLER, "alice", request(world))
-    withdrawn = world["service"].withdraw(CALLER, "alice", "checkout")
+    grant = world["service"].record(CALLER, ALICE, request(world))
+    withdrawn = world["service"].withdraw(CALLER, ALICE, "checkout")
     assert withdrawn.action == "withdrawn"
     ((kind, detail),) = world["publisher"].published
     assert kind == "ConsentWithdrawn" and detail["epoch"] == grant.record_id
     assert detail["record_id"] == withdrawn.record_id and "alice" not in str(detail)  # only the keyed hash
-    again = world["service"].withdraw(CALLER, "alice", "checkout")
+    again = world["service"].withdraw(CALLER, ALICE, "checkout")
     assert again.record_id == withdrawn.record_id and len(world["publisher"].published) == 1
-    assert not world["service"].is_active("demo", "alice", "checkout")
+    assert not world["service"].is_active("demo", ALICE, "checkout")
 
 
 def test_a_grant_after_a_withdrawal_begins_a_new_period(world: dict) -> None:
-    first = world["service"].record(CALLER, "alice", request(world))
-    world["service"].withdraw(CALLER, "alice", "checkout")
-    again = world["service"].record(CALLER, "alice", request(world))
-    (state,) = world["service"].states(CALLER, "alice")
+    first = world["service"].record(CALLER, ALICE, request(world))
+    world["service"].withdraw(CALLER, ALICE, "checkout")
+    again = world["service"].record(CALLER, ALICE, request(world))
+    (state,) = world["service"].states(CALLER, ALICE)
     assert state.epoch == again.record_id != first.record_id
 
 
 def test_a_refusal_of_a_granted_purpose_ends_its_period_like_a_withdrawal(world: dict) -> None:
-    grant = world["service"].record(CALLER, "alice", request(world))
-    world["service"].record(CALLER, "alice", request(world, "refused"))
+    grant = world["service"].record(CALLER, ALICE, request(world))
+    world["service"].record(CALLER, ALICE, request(world, "refused"))
     ((kind, detail),) = world["publisher"].published
     assert kind == "ConsentWithdrawn" and detail["epoch"] == grant.record_id
 
 
 def test_a_lost_race_is_retried_against_the_new_head(world: dict) -> None:
     world["consents"].lose_next_appends = 2
-    record = world["service"].record(CALLER, "alice", request(world))
+    record = world["service"].record(CALLER, ALICE, request(world))
     assert world["consents"].history("demo", record.subject_ref) == [record]
 
 
 def test_three_lost_races_give_up_with_a_conflict(world: dict) -> None:
     world["consents"].lose_next_appends = 3
     with pytest.raises(ConflictError):
-        world["service"].record(CALLER, "alice", request(world))
+        world["service"].record(CALLER, ALICE, request(world))
 
 
 def test_consent_to_an_outdated_notice_is_refused(world: dict) -> None:
     with pytest.raises(NoticeOutdatedError) as refused:
-        world["service"].record(CALLER, "alice", request(world, notice_sha256="0" * 64))
+        world["service"].record(CALLER, ALICE, request(world, notice_sha256="0" * 64))
     assert refused.value.extra["current_version"] == 1
 
 
 def test_an_unknown_purpose_is_not_found(world: dict) -> None:
     with pytest.raises(PurposeNotFoundError):
-        world["service"].withdraw(CALLER, "alice", "exam_proctoring")
+        world["service"].withdraw(CALLER, ALICE, "exam_proctoring")

@@ -30,7 +30,8 @@ from tests.unit.domain.fakes import (
 pytestmark = pytest.mark.unit
 CALLER = CallerContext("demo", "client-1", frozenset({"verify"}), "req-1")
 HASHER = SubjectHasher(b"p" * 32)
-REF = HASHER.ref("demo", "alice")
+ALICE = HASHER.subject("demo", "alice")
+REF = ALICE.ref
 GRANTED = ConsentState(
     "checkout", "granted", "r2", 1, "s", "adult", "2026-03-01T00:00:00.000000Z", "r1", "2026-02-01T00:00:00.000000Z"
 )
@@ -80,7 +81,6 @@ def service(
     return VerificationService(
         Purposes(),
         consents,
-        HASHER,
         InMemoryTemplates(list(templates)),
         attempts,
         TemplateOpener(cipher=None, auditor=auditor, engine=EngineModel),  # type: ignore[arg-type]
@@ -95,20 +95,20 @@ def service(
 def test_without_consent_nothing_is_read_and_no_attempt_is_counted() -> None:
     attempts = InMemoryAttempts()
     with pytest.raises(ConsentRequiredError):
-        service(None, [TEMPLATE], attempts).verify(CALLER, "alice", "checkout", "high", image=b"jpeg")
+        service(None, [TEMPLATE], attempts).verify(CALLER, ALICE, "checkout", "high", image=b"jpeg")
     assert attempts.windows == {}
 
 
 def test_a_subject_without_usable_templates_is_not_enrolled() -> None:
     withdrawn_period = stored(TEMPLATE, consent_epoch="r0")
     with pytest.raises(NotEnrolledError):
-        service(GRANTED, [withdrawn_period], InMemoryAttempts()).verify(CALLER, "alice", "checkout", "high", image=b"x")
+        service(GRANTED, [withdrawn_period], InMemoryAttempts()).verify(CALLER, ALICE, "checkout", "high", image=b"x")
 
 
 def test_templates_of_another_model_need_reenrolment() -> None:
     old = stored(TEMPLATE, model_version="1.2.0")
     with pytest.raises(ReenrolmentRequiredError):
-        service(GRANTED, [old], InMemoryAttempts()).verify(CALLER, "alice", "checkout", "high", image=b"x")
+        service(GRANTED, [old], InMemoryAttempts()).verify(CALLER, ALICE, "checkout", "high", image=b"x")
 
 
 def test_a_locked_subject_is_sent_to_the_purposes_non_face_methods_before_the_engine_runs() -> None:
@@ -117,7 +117,7 @@ def test_a_locked_subject_is_sent_to_the_purposes_non_face_methods_before_the_en
     for _ in range(LOCKOUT_FAILURES):
         assert attempts.reserve("demo", REF, "checkout", at, LOCKOUT_FAILURES, LOCKOUT_WINDOW) is not None
     with pytest.raises(FallbackRequiredError) as locked:
-        service(GRANTED, [TEMPLATE], attempts).verify(CALLER, "alice", "checkout", "high", image=b"x")
+        service(GRANTED, [TEMPLATE], attempts).verify(CALLER, ALICE, "checkout", "high", image=b"x")
     assert locked.value.extra["methods"] == ["email_otp", "totp"]
 
 

@@ -141,6 +141,7 @@ def test_implausible_timestamps_are_a_spoof(engine: FaceEngine, genuine_turns: l
     assert "timestamps_implausible" in res.decision.reasons
 
 
+@pytest.mark.slow  # bursts of every person's photos through the engine
 def test_a_still_photo_burst_is_never_live(engine: FaceEngine, faces_dir: Path) -> None:
     # Given one press photo sent 30 times, and the same photo moved a little in every frame (a hand-held print)
     rng = random.Random(3)

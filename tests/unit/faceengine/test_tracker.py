@@ -103,6 +103,7 @@ def _ranges_hit(seen: list[int], ranges: list[list[int]], offset: int) -> tuple[
     return all(any(a <= i <= b for i in inside) for a, b in ranges), outside
 
 
+@pytest.mark.slow  # every frame of three clips through the tracker
 @pytest.mark.parametrize(
     ("clip", "first", "last"),
     [("turns_a", 0, 110), ("mouth_a", 0, 60), ("blink_a", 0, 40)],

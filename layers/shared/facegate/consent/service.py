@@ -21,7 +21,7 @@ from facegate.core.errors import (
     NoticeOutdatedError,
     PurposeNotFoundError,
 )
-from facegate.core.hashing import SubjectHasher
+from facegate.core.hashing import Subject
 from facegate.core.observability import count, logger
 from facegate.core.ports import Publisher, Signer
 from facegate.core.tenancy import CallerContext
@@ -71,7 +71,6 @@ class ConsentService:
         self,
         notices: NoticeService,
         consents: ConsentStore,
-        hasher: SubjectHasher,
         signer: Signer,
         publisher: Publisher,
         auditor: Auditor,
@@ -80,14 +79,13 @@ class ConsentService:
     ) -> None:
         self._notices = notices
         self._consents = consents
-        self._hasher = hasher
         self._signer = signer
         self._publisher = publisher
         self._auditor = auditor
         self._issuer = issuer
         self._clock = clock
 
-    def record(self, caller: CallerContext, subject_id: str, request: RecordConsentRequest) -> ConsentRecord:
+    def record(self, caller: CallerContext, subject: Subject, request: RecordConsentRequest) -> ConsentRecord:
         """Record a grant or a refusal against the notice the person was shown."""
         current = self._notices.current(caller.tenant_id, request.purpose, request.locale)
         if request.notice_version != current.version or request.notice_sha256 != current.sha256:
@@ -97,7 +95,7 @@ class ConsentService:
                 current_sha256=current.sha256,
             )
         _check_guardian(request)
-        ref = self._hasher.ref(caller.tenant_id, subject_id)
+        ref = subject.ref
         record, ended = self._append(
             caller,
             ref,
@@ -118,16 +116,16 @@ class ConsentService:
         logger.info("consent recorded", subject_ref=ref, purpose=request.purpose, decision=request.decision)
         return record
 
-    def withdraw(self, caller: CallerContext, subject_id: str, purpose: str, announce: bool = True) -> ConsentRecord:
+    def withdraw(self, caller: CallerContext, subject: Subject, purpose: str, announce: bool = True) -> ConsentRecord:
         """Withdraw at once; announces ConsentWithdrawn so that the face data is erased (a subject's
         erasure withdraws without announcing: its own job erases every purpose)."""
         self._notices.purpose(caller.tenant_id, purpose)
-        return self._withdraw(caller, self._hasher.ref(caller.tenant_id, subject_id), purpose, announce)
+        return self._withdraw(caller, subject.ref, purpose, announce)
 
-    def withdraw_all(self, caller: CallerContext, subject_id: str) -> list[ConsentRecord]:
+    def withdraw_all(self, caller: CallerContext, subject: Subject) -> list[ConsentRecord]:
         """Withdraw every granted purpose, unannounced: a subject's erasure request, whose own job
         erases every purpose. From then on the subject's face data is never used again."""
-        ref = self._hasher.ref(caller.tenant_id, subject_id)
+        ref = subject.ref
         return [
             self._withdraw(caller, ref, state.purpose, announce=False)
             for state in self._consents.states(caller.tenant_id, ref)
@@ -161,15 +159,15 @@ class ConsentService:
         logger.info("consent withdrawn", subject_ref=ref, purpose=purpose)
         return record
 
-    def states(self, caller: CallerContext, subject_id: str) -> list[ConsentState]:
-        return self._consents.states(caller.tenant_id, self._hasher.ref(caller.tenant_id, subject_id))
+    def states(self, caller: CallerContext, subject: Subject) -> list[ConsentState]:
+        return self._consents.states(caller.tenant_id, subject.ref)
 
-    def history(self, caller: CallerContext, subject_id: str) -> list[ConsentRecord]:
-        return self._consents.history(caller.tenant_id, self._hasher.ref(caller.tenant_id, subject_id))
+    def history(self, caller: CallerContext, subject: Subject) -> list[ConsentRecord]:
+        return self._consents.history(caller.tenant_id, subject.ref)
 
-    def is_active(self, tenant_id: str, subject_id: str, purpose: str) -> bool:
+    def is_active(self, tenant_id: str, subject: Subject, purpose: str) -> bool:
         """What the face functions ask before touching any face data."""
-        state = self._consents.state(tenant_id, self._hasher.ref(tenant_id, subject_id), purpose)
+        state = self._consents.state(tenant_id, subject.ref, purpose)
         return state is not None and state.active
 
     def _announce_withdrawal(self, record: ConsentRecord, ended_epoch: str) -> None:

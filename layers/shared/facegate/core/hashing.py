@@ -5,6 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A tenant's subject as one request sees it: the raw id (only the caller's answer and sealed data carry
+    it, never a log: it is left out of the repr) and its keyed ref, hashed once per request."""
+
+    id: str = field(repr=False)
+    ref: str
 
 
 class SubjectHasher:
@@ -15,6 +25,9 @@ class SubjectHasher:
         """Stable per tenant; the same subject id in another tenant gets an unrelated ref."""
         message = f"{tenant_id}\x1f{subject_id}".encode()
         return hmac.new(self._pepper, message, hashlib.sha256).hexdigest()[:40]
+
+    def subject(self, tenant_id: str, subject_id: str) -> Subject:
+        return Subject(subject_id, self.ref(tenant_id, subject_id))
 
 
 def canonical_sha256(value: object) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from facegate.core.audit import Auditor
 from facegate.core.clock import iso, utcnow
 from facegate.core.errors import DeletionNotFoundError
-from facegate.core.hashing import SubjectHasher
+from facegate.core.hashing import Subject
 from facegate.core.observability import count, logger
 from facegate.core.ports import Signer
 from facegate.core.tenancy import CallerContext, subject_pk
@@ -45,7 +45,7 @@ def _before(item: dict[str, Any], cutoff: str, attribute: str = "created_at") ->
 
 
 GalleryDiscard = Callable[[str, str, list[str] | None, Callable[[str, str | None], bool]], int]
-EndConsents = Callable[[CallerContext, str], object]  # withdraw every granted purpose of a subject, unannounced
+EndConsents = Callable[[CallerContext, Subject], object]  # withdraw every granted purpose of a subject, unannounced
 
 
 class DeletionService:
@@ -55,7 +55,6 @@ class DeletionService:
         erasure: ErasureStore,
         objects: ObjectStore,
         deletions: DeletionStore,
-        hasher: SubjectHasher,
         signer: Signer,
         queue: JobQueue,
         auditor: Auditor,
@@ -72,7 +71,6 @@ class DeletionService:
         self._erasure = erasure
         self._objects = objects
         self._deletions = deletions
-        self._hasher = hasher
         self._signer = signer
         self._queue = queue
         self._auditor = auditor
@@ -81,7 +79,7 @@ class DeletionService:
 
     # -- requests
 
-    def request_subject_erasure(self, caller: CallerContext, subject_id: str) -> DeletionJob:
+    def request_subject_erasure(self, caller: CallerContext, subject: Subject) -> DeletionJob:
         """Answers the same whether or not the subject exists (no enumeration).
 
         The request withdraws every granted consent at once, so the subject's face data is never used
@@ -89,13 +87,13 @@ class DeletionService:
         job erases everything that existed at the request and leaves what came after it.
         """
         if self._end_consents is not None:
-            self._end_consents(caller, subject_id)
+            self._end_consents(caller, subject)
         job = DeletionJob(
             deletion_id=uuid.uuid4().hex,
             tenant_id=caller.tenant_id,
             scope="subject",
             requested_at=iso(self._clock()),
-            subject_ref=self._hasher.ref(caller.tenant_id, subject_id),
+            subject_ref=subject.ref,
         )
         self._deletions.create(job)
         self._queue.send({"deletion_id": job.deletion_id, "tenant_id": job.tenant_id})

@@ -28,7 +28,7 @@ from facegate.core.errors import (
     TooManyTemplatesError,
     UploadNotReceivedError,
 )
-from facegate.core.hashing import SubjectHasher
+from facegate.core.hashing import Subject
 from facegate.core.observability import count, logger
 from facegate.core.ports import Cipher, Uploads
 from facegate.core.tenancy import CallerContext
@@ -61,7 +61,6 @@ class EnrolmentService:
         self,
         notices: Purposes,
         consents: ConsentStates,
-        hasher: SubjectHasher,
         jobs: EnrolmentJobs,
         templates: TemplateStore,
         cipher: Cipher,
@@ -75,7 +74,6 @@ class EnrolmentService:
     ) -> None:
         self._notices = notices
         self._consents = consents
-        self._hasher = hasher
         self._jobs = jobs
         self._templates = templates
         self._cipher = cipher
@@ -90,7 +88,7 @@ class EnrolmentService:
     def start(
         self,
         caller: CallerContext,
-        subject_id: str,
+        subject: Subject,
         purpose: str,
         image: bytes | None,
         content_type: str,
@@ -102,7 +100,7 @@ class EnrolmentService:
         stored, and erased (audited); otherwise the new face must match them.
         """
         found = self._notices.purpose(caller.tenant_id, purpose)
-        ref = self._hasher.ref(caller.tenant_id, subject_id)
+        ref = subject.ref
         state = self._consents.state(caller.tenant_id, ref, purpose)
         if state is None or not state.active:
             raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
@@ -123,7 +121,7 @@ class EnrolmentService:
             expires_at=int((now + timedelta(days=JOB_RECORD_DAYS)).timestamp()),
             # Kept encrypted so a 1:N match can name the tenant's subject; erased with the template.
             subject_sealed=pack_sealed(
-                self._cipher.seal(subject_id.encode(), subject_id_context(caller.tenant_id, ref))
+                self._cipher.seal(subject.id.encode(), subject_id_context(caller.tenant_id, ref))
             ),
             phase=phase,
             deadline=int((now + timedelta(seconds=seconds)).timestamp()),
@@ -167,8 +165,8 @@ class EnrolmentService:
         finally:
             self._uploads.delete(key)
 
-    def status(self, caller: CallerContext, subject_id: str, enrolment_id: str) -> Enrolment:
-        job = self._jobs.get(caller.tenant_id, self._hasher.ref(caller.tenant_id, subject_id), enrolment_id)
+    def status(self, caller: CallerContext, subject: Subject, enrolment_id: str) -> Enrolment:
+        job = self._jobs.get(caller.tenant_id, subject.ref, enrolment_id)
         current = self._end_if_overdue(job, caller.request_id) if job is not None else None
         if current is None:
             raise EnrolmentNotFoundError()

@@ -78,7 +78,7 @@ class FallbackVerificationResponse(BaseModel):
     challenge_id: str
 
 
-class ReviewDecisionRequest(_Strict):
+class DecideReviewRequest(_Strict):
     decision: Literal["approved", "rejected"]
     reason_code: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")] | None = Field(
         None, description="A short machine code (no free text: it could carry personal data)"

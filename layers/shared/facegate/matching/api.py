@@ -14,7 +14,7 @@ SecurityLevel = Literal["standard", "high", "very_high"]
 SubjectIdBody = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 
 
-class VerifyRequest(BaseModel):
+class CreateVerificationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     subject_id: SubjectIdBody
@@ -29,7 +29,7 @@ class VerifyRequest(BaseModel):
     liveness: Literal["off", "advisory"] = "off"
 
 
-class ProbeRequest(BaseModel):
+class CreateProbeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     content_type: ContentType = "image/jpeg"
@@ -91,7 +91,7 @@ class PurposeResponse(BaseModel):
     gallery_size: int | None = None
 
 
-class IdentifyRequest(BaseModel):
+class CreateIdentificationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     purpose: PurposeName

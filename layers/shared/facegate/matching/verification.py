@@ -18,7 +18,7 @@ from facegate.core.errors import (
     ProbeNotFoundError,
     ReenrolmentRequiredError,
 )
-from facegate.core.hashing import SubjectHasher
+from facegate.core.hashing import Subject
 from facegate.core.observability import count, logger
 from facegate.core.ports import Uploads
 from facegate.core.results import ResultIssuer
@@ -65,7 +65,6 @@ class VerificationService:
         self,
         notices: Purposes,
         consents: ConsentStates,
-        hasher: SubjectHasher,
         templates: TemplateStore,
         attempts: AttemptStore,
         opener: TemplateOpener,
@@ -77,7 +76,6 @@ class VerificationService:
     ) -> None:
         self._notices = notices
         self._consents = consents
-        self._hasher = hasher
         self._templates = templates
         self._attempts = attempts
         self._opener = opener
@@ -88,18 +86,18 @@ class VerificationService:
         self._clock = clock
 
     def presign_probe(
-        self, caller: CallerContext, content_type: str, subject_id: str | None = None
+        self, caller: CallerContext, content_type: str, subject: Subject | None = None
     ) -> tuple[str, PresignedUpload]:
         """A probe for verification is bound to its subject (only that subject's verification takes it,
         and the subject's erasure deletes it); one without a subject serves identification."""
         probe_id = uuid.uuid4().hex
-        ref = self._hasher.ref(caller.tenant_id, subject_id) if subject_id is not None else None
+        ref = subject.ref if subject is not None else None
         return probe_id, self._uploads.presign(probe_key(caller.tenant_id, probe_id, ref), content_type)
 
     def verify(
         self,
         caller: CallerContext,
-        subject_id: str,
+        subject: Subject,
         purpose: str,
         security_level: str,
         image: bytes | None = None,
@@ -113,7 +111,7 @@ class VerificationService:
         the failure, a match clears the count, and an attempt that ends before a decision (no_face,
         invalid_image, unsupported or too large image, ...) gives its reservation back.
         """
-        ref = self._hasher.ref(caller.tenant_id, subject_id)
+        ref = subject.ref
         if image is not None and probe_id is not None:
             raise refuse_image_and_probe(self._uploads, probe_key(caller.tenant_id, probe_id, ref))
         if image is None:
@@ -150,7 +148,7 @@ class VerificationService:
         # A no_match keeps its reservation: that is the counted failure.
         token, claims = self._results.issue(
             caller.tenant_id,
-            subject_id,
+            subject.id,
             purpose,
             method="face",
             decision=decision,
