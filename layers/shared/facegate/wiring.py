@@ -61,7 +61,9 @@ class Container:
 
     @cached_property
     def session(self) -> boto3.session.Session:
-        return boto3.session.Session(region_name=self.settings.region)
+        from facegate.core.dynamo import botocore_session
+
+        return boto3.session.Session(region_name=self.settings.region, botocore_session=botocore_session())
 
     def client(self, service: str) -> Any:
         """A boto3 client with the function's timeouts and attempt budget (never botocore's defaults)."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import botocore.loaders
+import botocore.session
+import pynamodb.connection.base as pynamodb_connection
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
@@ -20,6 +23,23 @@ from facegate.core.tenancy import subject_pk
 # PynamoDB keeps connection settings on the item classes (class-level Meta), so they are process-wide
 # by nature: the composition root sets them once per cold start (facegate.wiring), before any binding.
 _limits = ClientLimits()
+
+# PynamoDB gives every connection (one per item class and thread) a botocore session of its own, and each new
+# session reads and parses DynamoDB's service model, endpoints and partitions again: about 70 ms per item class,
+# most of a non-face function's first request (measured by tools/bench_coldstart.py). Every session made here
+# shares one data loader, whose cache makes that a one-time cost per process; sessions themselves stay separate
+# (botocore does not promise that making clients from one session is thread-safe).
+_DATA_LOADER = botocore.loaders.create_loader()
+
+
+def botocore_session() -> botocore.session.Session:
+    """A botocore session that shares the process's data loader (service models parsed once)."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _DATA_LOADER)
+    return session
+
+
+pynamodb_connection.get_session = botocore_session  # the factory PynamoDB's Connection.session calls
 
 
 def use_client_limits(limits: ClientLimits) -> None:
