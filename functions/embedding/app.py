@@ -66,7 +66,13 @@ def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Respo
         parsed = StartEnrolmentRequest.model_validate(request)
         image = decode_base64_image(parsed.image) if parsed.image is not None else None
         started = container().enrolments.start(
-            who, subject_id, parsed.purpose, image, parsed.content_type, replace_existing=parsed.replace
+            who,
+            subject_id,
+            parsed.purpose,
+            image,
+            parsed.content_type,
+            replace_existing=parsed.replace,
+            liveness=parsed.liveness.proof() if parsed.liveness is not None else None,
         )
         upload = started.upload.__dict__ if started.upload else None
         return _response(subject_id, started.job, upload)
