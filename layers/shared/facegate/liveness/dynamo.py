@@ -7,9 +7,9 @@ from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
-from facegate.liveness.entities import LivenessPolicy, LivenessSession
 from facegate.core.dynamo import bind, is_condition_failure
 from facegate.core.tenancy import subject_pk
+from facegate.liveness.entities import LivenessPolicy, LivenessSession
 
 SESSION_PREFIX = "LIVENESS#"
 POLICY_PREFIX = "LIVENESS_POLICY#"
