@@ -65,7 +65,13 @@ def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Respo
     def operation(request: StartEnrolmentRequest) -> dict[str, Any]:
         image = decode_base64_image(request.image) if request.image is not None else None
         started = container().enrolments.start(
-            who, subject, request.purpose, image, request.content_type, replace_existing=request.replace
+            who,
+            subject,
+            request.purpose,
+            image,
+            request.content_type,
+            replace_existing=request.replace,
+            liveness=request.liveness.proof() if request.liveness is not None else None,
         )
         upload = started.upload.__dict__ if started.upload else None
         return _response(subject_id, started.job, upload)

@@ -21,6 +21,13 @@ from facegate.api.resolver import caller, create_resolver, require_scope
 from facegate.consent.api import PurposeName
 from facegate.core.config import get_settings
 from facegate.core.errors import NotImplementedYetError
+from facegate.liveness.api import (
+    LivenessBurst,
+    LivenessPolicyView,
+    LivenessResult,
+    LivenessSessionResponse,
+    StartLivenessSessionRequest,
+)
 from facegate.matching.api import (
     Candidate,
     ConfigurePurposeRequest,
@@ -60,6 +67,16 @@ def start_probe_upload(body: CreateProbeRequest) -> Response[dict[str, Any]]:
     return Response(status_code=201, content_type="application/json", body=answer.model_dump(mode="json"))
 
 
+@app.post("/v1/liveness/sessions", responses=returns(LivenessSessionResponse, 201))
+def start_liveness_session(body: StartLivenessSessionRequest) -> Response[dict[str, Any]]:
+    """A challenge (2 random actions) for this subject and purpose, to answer with a burst within 2 minutes."""
+    who = caller(app, container().tenant_for_client)
+    require_scope(who, "verify")
+    session = container().liveness.start(who, body.subject_id, body.purpose)
+    answer = LivenessSessionResponse.of(session, body.subject_id)
+    return Response(status_code=201, content_type="application/json", body=answer.model_dump(mode="json"))
+
+
 @app.post("/v1/verifications", responses=returns(VerificationResponse))
 def verify(body: CreateVerificationRequest) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
@@ -67,6 +84,7 @@ def verify(body: CreateVerificationRequest) -> dict[str, Any]:
     # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
 
     def operation(parsed: CreateVerificationRequest) -> dict[str, Any]:
+        burst = parsed.liveness if isinstance(parsed.liveness, LivenessBurst) else None
         result = container().verifications.verify(
             who,
             subject,
@@ -74,7 +92,11 @@ def verify(body: CreateVerificationRequest) -> dict[str, Any]:
             parsed.security_level,
             image=_inline(parsed.image, parsed.probe_id),
             probe_id=parsed.probe_id,
+            liveness=burst.proof() if burst is not None else None,
         )
+        liveness: LivenessResult | str = "unavailable" if parsed.liveness == "advisory" else "off"
+        if burst is not None and result.liveness is not None:
+            liveness = LivenessResult.of(result.liveness, result.alternatives)
         return VerificationResponse(
             verification_id=result.verification_id,
             subject_id=parsed.subject_id,
@@ -85,7 +107,7 @@ def verify(body: CreateVerificationRequest) -> dict[str, Any]:
             security_level=parsed.security_level,
             model_id=result.model_id,
             model_version=result.model_version,
-            liveness="unavailable" if parsed.liveness == "advisory" else "off",
+            liveness=liveness,  # type: ignore[arg-type]
             result_token=result.result_token,
         ).model_dump(mode="json", exclude_none=True)
 
@@ -115,6 +137,11 @@ def configure_purpose(purpose: PurposePath, body: ConfigurePurposeRequest) -> di
     updated, size = container().identifications.configure(
         who, purpose, body.identification_enabled, body.assessment_id, body.retention_days, body.expose_scores
     )
+    # The liveness policy (its reason was checked with the body): audited, `required` unless set otherwise.
+    if body.liveness is not None:
+        policy = container().liveness.configure(who, purpose, body.liveness, body.liveness_reason)
+    else:
+        policy = container().liveness.policy(who.tenant_id, purpose)
     return PurposeResponse(
         purpose=updated.name,
         display_name=updated.display_name,
@@ -123,6 +150,7 @@ def configure_purpose(purpose: PurposePath, body: ConfigurePurposeRequest) -> di
         identification_assessment_id=updated.identification_assessment_id,
         expose_scores=updated.expose_scores,
         gallery_size=size,
+        **LivenessPolicyView.fields(policy),
     ).model_dump(mode="json")
 
 

@@ -87,7 +87,13 @@ def server() -> Iterator[Server]:
     else:
         process.kill()
         pytest.fail("local cloud did not come up within 60 s")
-    yield Server(base, env, process)
+    served = Server(base, env, process)
+    # These tests are about single-photo flows; liveness (required by default) is tested in test_liveness_http.py.
+    for purpose in ("checkout", "exam_proctoring"):
+        body = {"liveness": "optional", "liveness_reason": "e2e tests of single-photo flows"}
+        status, answer = served.call("PUT", f"/v1/purposes/{purpose}", body, token=served.token("demo"))
+        assert status == 200 and answer["liveness"] == "optional", answer
+    yield served
     process.send_signal(signal.SIGINT)
     process.wait(timeout=20)
 

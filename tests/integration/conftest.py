@@ -61,9 +61,28 @@ def cloud() -> Iterator[LocalCloud]:
     os.environ.update(LOCAL_ENVIRONMENT)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     with mock_aws():
-        yield start(boto3.session.Session(region_name=REGION))
+        local = start(boto3.session.Session(region_name=REGION))
+        single_photo_purposes(Api(local))
+        yield local
     os.environ.clear()
     os.environ.update(saved)
+
+
+SINGLE_PHOTO_REASON = "integration tests of single-photo flows"
+
+
+def single_photo_purposes(api: Api) -> None:
+    """Liveness is `required` by default for every purpose. Most integration tests are about consent, enrolment,
+    matching, lockout or erasure with single photos, not about liveness: the seeded tenants' purposes allow a single
+    photo (audited, with this reason). tests/integration/test_liveness_api.py uses a purpose of its own whose policy
+    was never set (so `required` by default) and sets `required` explicitly where it matters."""
+    from localcloud.seed import PURPOSES, TENANTS
+
+    body = {"liveness": "optional", "liveness_reason": SINGLE_PHOTO_REASON}
+    for tenant in TENANTS:
+        for purpose in PURPOSES:
+            reply = api.call("PUT", f"/v1/purposes/{purpose}", body, tenant=tenant)
+            assert reply.status == 200 and reply.json["liveness"] == "optional", reply.body
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from facegate.fallback.reviews import ReviewService
     from facegate.fallback.sessions import SessionService
     from facegate.fallback.totp import TotpService
+    from facegate.liveness.service import LivenessService
     from facegate.matching.biometrics import FaceBiometrics
     from facegate.matching.entities import EngineTemplate
     from facegate.matching.gallery import GalleryStore
@@ -165,6 +166,7 @@ class Container:
             gallery_add=self._gallery_add,
             gallery_remove=self._gallery_remove,
             clock=self.now,
+            liveness=self.liveness,
         )
 
     def _gallery_add(self, tenant_id: str, purpose: str, ref: str, template_id: str, template: EngineTemplate) -> None:
@@ -238,7 +240,33 @@ class Container:
             engine=lambda: self.biometrics,
             results=ResultIssuer(self.signer, s.issuer),
             auditor=self.auditor,
+            liveness=self.liveness,
         )
+
+    # ---------------------------------------------------------------- liveness (facegate.liveness)
+    @cached_property
+    def liveness(self) -> LivenessService:
+        from facegate.liveness.dynamo import DynamoLivenessPolicies, DynamoLivenessSessions
+        from facegate.liveness.service import LivenessService
+
+        s = self.settings
+
+        def engine() -> Any:
+            from facegate.liveness.engine import EngineLiveness
+
+            return EngineLiveness(self.biometrics)
+
+        return LivenessService(
+            sessions=DynamoLivenessSessions(s.sessions_table, s.region),
+            policies=DynamoLivenessPolicies(s.tenants_table, s.region),
+            notices=self.notices,
+            hasher=self.hasher,
+            auditor=self.auditor,
+            engine=engine,
+            clock=self.now,
+        )
+
+    # ---------------------------------------------------------------- end liveness
 
     @cached_property
     def attempts(self) -> Any:

@@ -266,3 +266,42 @@ class TotpReplacementRequiresProofError(FacegateError):
 
 class DeliveryFailedError(FacegateError):
     status, code, title = 502, "delivery_failed", "The code could not be sent; try again or use another method"
+
+
+# ---------------------------------------------------------------- liveness (facegate.liveness)
+
+
+class LivenessRequiredError(FacegateError):
+    status, code, title = (
+        403,
+        "liveness_required",
+        "This purpose requires a liveness check: answer a liveness session's challenge, or use a non-face method",
+    )
+
+
+class LivenessSessionMismatchError(FacegateError):
+    status, code, title = (
+        403,
+        "liveness_session_mismatch",
+        "No liveness session with this id was issued for this subject and purpose",
+    )
+
+
+class LivenessSessionUsedError(FacegateError):
+    status, code, title = 409, "liveness_session_used", "The liveness session was already used; start a new one"
+
+
+class LivenessSessionExpiredError(FacegateError):
+    status, code, title = 410, "liveness_session_expired", "The liveness session has expired; start a new one"
+
+
+class LivenessBurstTooLargeError(FacegateError):
+    status, code, title = 413, "liveness_burst_too_large", "The burst has too many frames or too many bytes"
+
+
+class LivenessFailedError(FacegateError):
+    status, code, title = (
+        422,
+        "liveness_failed",
+        "The frames were not judged live; nothing was enrolled. Try a new session or use a non-face method",
+    )

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from facegate.consent.api import PurposeName
+from facegate.liveness.api import LivenessBurst
 
 ContentType = Literal["image/jpeg", "image/png", "image/webp"]
 
@@ -19,6 +20,12 @@ class StartEnrolmentRequest(BaseModel):
         None, description="Inline image, base64 (at most 5 MB decoded). Omit to get a presigned upload."
     )
     content_type: ContentType = Field("image/jpeg", description="Content type of the upload to come")
+    liveness: LivenessBurst | None = Field(
+        None,
+        description="A burst answering a liveness session's challenge, instead of image: the template is made from "
+        "its best frontal frame if it is judged live (else 422 liveness_failed). Without it (a single image or an "
+        "upload) only a purpose whose liveness policy is optional enrols (else 403 liveness_required)",
+    )
     replace: bool = Field(
         False,
         description=(

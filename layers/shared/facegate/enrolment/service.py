@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from facegate.consent.entities import ConsentState, Purpose
 from facegate.consent.ports import ConsentStates, Purposes
@@ -24,6 +25,8 @@ from facegate.core.errors import (
     EnrolmentNotFoundError,
     FacegateError,
     ImageTooLargeError,
+    InvalidRequestError,
+    LivenessFailedError,
     ProcessingInterruptedError,
     TooManyTemplatesError,
     UploadNotReceivedError,
@@ -55,6 +58,10 @@ from facegate.matching.entities import (
 from facegate.matching.ports import Biometrics, TemplateStore
 from facegate.matching.templates import TemplateOpener
 
+if TYPE_CHECKING:
+    from facegate.liveness.entities import LivenessProof
+    from facegate.liveness.service import LivenessService
+
 
 class EnrolmentService:
     def __init__(
@@ -71,7 +78,9 @@ class EnrolmentService:
         gallery_add: GalleryHook | None = None,
         gallery_remove: GalleryRemoveHook | None = None,
         clock: Callable[[], datetime] = utcnow,
+        liveness: LivenessService | None = None,
     ) -> None:
+        self._liveness = liveness
         self._notices = notices
         self._consents = consents
         self._jobs = jobs
@@ -93,6 +102,7 @@ class EnrolmentService:
         image: bytes | None,
         content_type: str,
         replace_existing: bool = False,
+        liveness: LivenessProof | None = None,
     ) -> EnrolmentStarted:
         """Inline image: processed now (errors raised, job marked failed). Otherwise: a presigned upload.
 
@@ -106,9 +116,11 @@ class EnrolmentService:
             raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
         if image is not None and len(image) > self._uploads.max_bytes:
             raise ImageTooLargeError(f"the image may be at most {self._uploads.max_bytes} bytes")
+        live = self._live_template(caller, ref, purpose, image, liveness)  # liveness hook (facegate.liveness)
         now = self._clock()
         # Inline: processed in this request. Presigned: the upload may come until the URL expires.
-        phase, seconds = ("processing", PROCESSING_SECONDS) if image is not None else ("upload", UPLOAD_SECONDS)
+        inline = image is not None or live is not None
+        phase, seconds = ("processing", PROCESSING_SECONDS) if inline else ("upload", UPLOAD_SECONDS)
         job = Enrolment(
             enrolment_id=uuid.uuid4().hex,
             tenant_id=caller.tenant_id,
@@ -129,14 +141,43 @@ class EnrolmentService:
             replace=replace_existing,
         )
         self._jobs.create(job)
-        if image is None:
+        if not inline:
             upload = self._uploads.presign(upload_key(caller.tenant_id, ref, job.enrolment_id), content_type)
             return EnrolmentStarted(job, upload)
         # Purpose and consent were read just now, under which the job was made: not read again before the engine.
-        finished, error = self._process(job, image, caller.request_id, found, state)
+        finished, error = self._process(job, image or b"", caller.request_id, found, state, live=live)
         if error is not None:
             raise error
         return EnrolmentStarted(finished)
+
+    # -- liveness hook (facegate.liveness)
+
+    def _live_template(
+        self, caller: CallerContext, ref: str, purpose: str, image: bytes | None, liveness: LivenessProof | None
+    ) -> EngineTemplate | None:
+        """The template of a live burst's best frontal frame (a reference photo must not be a photo of a photo);
+        None for a single photo or an upload, which only a purpose with an optional liveness policy accepts."""
+        if self._liveness is None:
+            return None
+        if liveness is not None and image is not None:
+            raise InvalidRequestError(
+                "send a liveness burst or a single image, not both",
+                errors=[{"loc": ["body", "liveness"], "msg": "not allowed with image", "type": "liveness_and_image"}],
+            )
+        self._liveness.require(caller, purpose, liveness)
+        if liveness is None:
+            return None
+        checked = self._liveness.judge(caller, self._liveness.claim(caller, ref, purpose, liveness))
+        if checked.template is None:
+            count("EnrolmentRefused", reason="liveness_failed")
+            raise LivenessFailedError(
+                liveness={"decision": checked.decision, "reasons": checked.reasons, "method": checked.method},
+                methods=self._liveness.alternatives(caller.tenant_id, purpose),
+            )
+        template: EngineTemplate = checked.template
+        return template
+
+    # -- end liveness hook
 
     def on_upload(self, key: str, request_id: str | None = None) -> Enrolment | None:
         """An upload arrived: claim its job, check the image, enrol it, and delete it whatever happens."""
@@ -243,15 +284,17 @@ class EnrolmentService:
         request_id: str | None,
         purpose: Purpose | None = None,
         state: ConsentState | None = None,
+        live: EngineTemplate | None = None,
     ) -> tuple[Enrolment, FacegateError | None]:
-        """Enrol the image for the job. `purpose` and `state` when the caller has just read them (inline)."""
+        """Enrol the image for the job, or `live`: the template of a live burst's best frontal frame. `purpose`
+        and `state` when the caller has just read them (inline)."""
         caller = CallerContext(job.tenant_id, job.actor, frozenset(), request_id)
         try:
             # Consent may have been withdrawn between the presigned POST and the upload.
             if state is None:
                 state = self._consent_epoch(job)
             engine = self._engine()
-            template = engine.enrol(image)
+            template = live if live is not None else engine.enrol(image)
         except FacegateError as error:
             return self._fail(job, error, request_id), error
         finally:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from facegate.consent.api import PurposeName
 from facegate.enrolment.api import ContentType, UploadInstructions
+from facegate.liveness.api import LivenessBurst, LivenessPolicyFields, LivenessPolicyView, LivenessResult
 from facegate.matching.entities import FAR_BY_LEVEL
 
 SecurityLevel = Literal["standard", "high", "very_high"]
@@ -26,7 +27,13 @@ class CreateVerificationRequest(BaseModel):
         description="An upload from POST /v1/probes made for this subject_id; not together with image",
     )
     security_level: SecurityLevel = Field("high", description="standard / high / very_high = FAR 1e-2 / 1e-3 / 1e-4")
-    liveness: Literal["off", "advisory"] = "off"
+    liveness: LivenessBurst | Literal["off", "advisory"] = Field(
+        "off",
+        description="A burst answering a liveness session's challenge (POST /v1/liveness/sessions), instead of "
+        "image / probe_id: liveness is judged on it and identity verified on its best frontal frame. "
+        "'off' / 'advisory': a single photo, accepted only where the purpose's liveness policy is optional "
+        "(else 403 liveness_required)",
+    )
 
 
 class CreateProbeRequest(BaseModel):
@@ -56,8 +63,10 @@ class VerificationResponse(BaseModel):
     security_level: SecurityLevel
     model_id: str
     model_version: str
-    liveness: Literal["off", "unavailable"] = Field(
-        "off", description="No liveness model is shipped yet: an advisory request is answered 'unavailable'"
+    liveness: LivenessResult | Literal["off", "unavailable"] = Field(
+        "off",
+        description="The liveness judgement of the burst (a spoof or retry is never a match; after one the "
+        "non-face alternatives are listed). A single photo: 'off', or 'unavailable' when 'advisory' was asked",
     )
     result_token: str = Field(description="ES256 JWT of the result; verify with /v1/keys")
 
@@ -65,7 +74,7 @@ class VerificationResponse(BaseModel):
 AssessmentId = Annotated[str, StringConstraints(min_length=3, max_length=80, pattern=r"^[A-Za-z0-9._:/\-]+$")]
 
 
-class ConfigurePurposeRequest(BaseModel):
+class ConfigurePurposeRequest(LivenessPolicyFields):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     identification_enabled: bool | None = Field(None, description="Left out: unchanged")
@@ -81,7 +90,7 @@ class ConfigurePurposeRequest(BaseModel):
     )
 
 
-class PurposeResponse(BaseModel):
+class PurposeResponse(LivenessPolicyView):
     purpose: str
     display_name: str
     retention_days: int

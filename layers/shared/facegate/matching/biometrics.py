@@ -50,6 +50,11 @@ class FaceBiometrics:
         self._engine = engine
 
     @property
+    def engine(self) -> Any:
+        """The `faceengine.FaceEngine` itself (facegate.liveness.engine judges bursts with it)."""
+        return self._engine
+
+    @property
     def model_id(self) -> str:
         return str(self._engine.model_id)
 

@@ -21,9 +21,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from facegate.consent.entities import ConsentState
+
+if TYPE_CHECKING:
+    from facegate.liveness.entities import LivenessOutcome
 
 FAR_BY_LEVEL: dict[str, float] = {"standard": 1e-2, "high": 1e-3, "very_high": 1e-4}
 LOCKOUT_FAILURES = 5
@@ -119,6 +122,8 @@ class Verification:
     result_token: str
     score: float | None = None  # only where the purpose exposes scores (an oracle otherwise)
     threshold: float | None = None
+    liveness: LivenessOutcome | None = None  # None: no liveness service wired (unit tests of the face path)
+    alternatives: list[str] | None = None  # the non-face methods, offered whenever liveness was not `live`
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from facegate.consent.ports import ConsentStates, Purposes
 from facegate.core.audit import Auditor
@@ -34,6 +35,10 @@ from facegate.matching.entities import (
 )
 from facegate.matching.ports import AttemptStore, Biometrics, TemplateStore
 from facegate.matching.templates import TemplateOpener
+
+if TYPE_CHECKING:
+    from facegate.liveness.entities import LivenessOutcome, LivenessProof
+    from facegate.liveness.service import LivenessService
 
 
 def refuse_image_and_probe(uploads: Uploads, key: str) -> InvalidRequestError:
@@ -73,7 +78,9 @@ class VerificationService:
         results: ResultIssuer,
         auditor: Auditor,
         clock: Callable[[], datetime] = utcnow,
+        liveness: LivenessService | None = None,
     ) -> None:
+        self._liveness = liveness
         self._notices = notices
         self._consents = consents
         self._templates = templates
@@ -102,6 +109,7 @@ class VerificationService:
         security_level: str,
         image: bytes | None = None,
         probe_id: str | None = None,
+        liveness: LivenessProof | None = None,
     ) -> Verification:
         """Checks in order: purpose, consent, lockout, enrolment; then embeds the probe and decides.
 
@@ -114,9 +122,19 @@ class VerificationService:
         ref = subject.ref
         if image is not None and probe_id is not None:
             raise refuse_image_and_probe(self._uploads, probe_key(caller.tenant_id, probe_id, ref))
-        if image is None:
+        # -- liveness hook (facegate.liveness): a burst replaces the single photo
+        if liveness is not None and (image is not None or probe_id is not None):
+            if probe_id is not None:
+                self._uploads.delete(probe_key(caller.tenant_id, probe_id, ref))
+            raise InvalidRequestError(
+                "send a liveness burst or a single photo, not both",
+                errors=[{"loc": ["body", "liveness"], "msg": "not allowed with image", "type": "liveness_and_image"}],
+            )
+        if image is None and liveness is None:
             image = take_probe(self._uploads, caller.tenant_id, probe_id, ref)
         notice_purpose = self._notices.purpose(caller.tenant_id, purpose)
+        checked = self._liveness.require(caller, purpose, liveness) if self._liveness is not None else None
+        # -- end liveness hook
         state = self._consents.state(caller.tenant_id, ref, purpose)
         if state is None or not state.active:
             raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
@@ -131,17 +149,38 @@ class VerificationService:
         current = [t for t in stored if (t.model_id, t.model_version) == (engine.model_id, engine.model_version)]
         if not current:
             raise ReenrolmentRequiredError(model_id=engine.model_id, model_version=engine.model_version)
+        # -- liveness hook: the session is used (once) before the attempt is reserved and the engine runs
+        burst = None
+        if liveness is not None and self._liveness is not None:
+            burst = self._liveness.claim(caller, ref, purpose, liveness)
+        # -- end liveness hook
         reservation = self._attempts.reserve(caller.tenant_id, ref, purpose, now, LOCKOUT_FAILURES, LOCKOUT_WINDOW)
         if reservation is None:
             raise self._locked_out(caller.tenant_id, purpose)
         try:
-            probe = engine.enrol(image)
-            del image
-            score = max(engine.similarity(probe, self._opener.open(caller, template)) for template in current)
-            threshold = engine.threshold(FAR_BY_LEVEL[security_level])
+            # -- liveness hook: identity is verified on the live burst's best frontal frame, and only if live
+            if burst is not None and self._liveness is not None:
+                checked = self._liveness.judge(caller, burst)
+                probe = checked.template  # None unless live
+            # -- end liveness hook
+            else:
+                assert image is not None
+                probe = engine.enrol(image)
+                del image
+            if probe is not None:
+                score = max(engine.similarity(probe, self._opener.open(caller, template)) for template in current)
+                threshold = engine.threshold(FAR_BY_LEVEL[security_level])
         except BaseException:
             self._attempts.release(reservation)  # no decision was made: the attempt does not count
             raise
+        # -- liveness hook: not live is never a match and no comparison is made
+        if probe is None and checked is not None:
+            if checked.decision != "spoof":
+                # retry: the person could not do the challenge, which is not a failed face attempt
+                self._attempts.release(reservation)
+            # spoof: the reservation stays, as a counted failure
+            return self._not_live(caller, subject.id, ref, purpose, security_level, engine, checked)
+        # -- end liveness hook
         decision = "match" if score >= threshold else "no_match"
         if decision == "match":
             self._attempts.clear(caller.tenant_id, ref, purpose)
@@ -155,6 +194,7 @@ class VerificationService:
             security_level=security_level,
             model_id=engine.model_id,
             model_version=engine.model_version,
+            **({"liveness": checked.claims()} if checked is not None else {}),
         )
         self._auditor.record(
             caller,
@@ -179,6 +219,46 @@ class VerificationService:
             result_token=token,
             score=round(score, 4) if exposed else None,
             threshold=round(threshold, 4) if exposed else None,
+            liveness=checked,
+        )
+
+    def _not_live(
+        self,
+        caller: CallerContext,
+        subject_id: str,
+        ref: str,
+        purpose: str,
+        security_level: str,
+        engine: Biometrics,
+        checked: LivenessOutcome,
+    ) -> Verification:
+        """A spoof or retry: never a match, no comparison made; signed as a no_match with the liveness decision,
+        and the non-face methods offered."""
+        token, claims = self._results.issue(
+            caller.tenant_id,
+            subject_id,
+            purpose,
+            method="face",
+            decision="no_match",
+            security_level=security_level,
+            model_id=engine.model_id,
+            model_version=engine.model_version,
+            liveness=checked.claims(),
+        )
+        self._auditor.record(
+            caller, "face.verified", "no_match", ref, purpose, level=security_level, liveness=checked.decision
+        )
+        count("FaceNotLive", decision=checked.decision)
+        logger.info("verification refused: not live", subject_ref=ref, purpose=purpose, liveness=checked.decision)
+        return Verification(
+            verification_id=claims["jti"],
+            decision="no_match",
+            security_level=security_level,
+            model_id=engine.model_id,
+            model_version=engine.model_version,
+            result_token=token,
+            liveness=checked,
+            alternatives=self._alternatives(caller.tenant_id, purpose),
         )
 
     def _locked_out(self, tenant_id: str, purpose: str) -> FallbackRequiredError:
