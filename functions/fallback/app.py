@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.docs import returns
-from facegate.api.handler import lambda_entry, once
+from facegate.api.handler import NO_STORE, lambda_entry, once
 from facegate.api.idempotency import Idempotency
 from facegate.api.resolver import caller, create_resolver, require_scope
 from facegate.core.config import get_settings
@@ -47,7 +47,6 @@ def _caller() -> CallerContext:
 
 # Answers that carry a secret (a TOTP seed, a signed result that proves identity) must not be stored by
 # browsers or proxies.
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _created(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:

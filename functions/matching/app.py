@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate.api.docs import returns
-from facegate.api.handler import lambda_entry, once
+from facegate.api.handler import NO_STORE, lambda_entry, once
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver, require_scope
@@ -78,7 +78,7 @@ def start_liveness_session(body: StartLivenessSessionRequest) -> Response[dict[s
 
 
 @app.post("/v1/verifications", responses=returns(VerificationResponse))
-def verify(body: CreateVerificationRequest) -> dict[str, Any]:
+def verify(body: CreateVerificationRequest) -> Response[dict[str, Any]]:
     who = caller(app, container().tenant_for_client)
     subject = container().subject(who, body.subject_id)
     # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
@@ -111,7 +111,9 @@ def verify(body: CreateVerificationRequest) -> dict[str, Any]:
             result_token=result.result_token,
         ).model_dump(mode="json", exclude_none=True)
 
-    return once(app, idempotency, "verify", who.tenant_id, subject.ref, body, operation)
+    answer = once(app, idempotency, "verify", who.tenant_id, subject.ref, body, operation)
+    # The signed result proves the person's identity (it can even prove a TOTP replacement): never cached.
+    return Response(status_code=200, content_type="application/json", body=answer, headers=NO_STORE)
 
 
 @app.post("/v1/identifications", responses=returns(IdentificationResponse))

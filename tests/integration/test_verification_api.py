@@ -85,6 +85,8 @@ def test_probe_upload_path_deletes_the_probe(
     body = {"subject_id": subject_id, "purpose": "checkout", "probe_id": probe.json["probe_id"]}
     reply = api.call("POST", "/v1/verifications", body)
     assert reply.status == 200 and reply.json["decision"] == "match", reply.body
+    # The signed result proves identity: it must not be cached
+    assert reply.headers["cache-control"] == "no-store" and reply.headers["pragma"] == "no-cache"
     assert uploads_bucket_keys(aws, api) == []
     again = api.call("POST", "/v1/verifications", body)
     assert again.status == 404 and again.json["code"] == "probe_not_found"

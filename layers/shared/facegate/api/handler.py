@@ -17,6 +17,11 @@ from facegate.core.observability import logger, metrics, tracer
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
+# Answers that carry a secret or a signed proof of identity (a TOTP seed, a result token) must not be cached
+# by browsers or proxies.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
 def lambda_entry(idempotency: Idempotency | None = None) -> Callable[[LambdaHandler], LambdaHandler]:
     """The stack of every function's `lambda_handler`, outermost first: the correlation id and the Lambda
     context in the logs (state cleared per invocation), tracing, metrics; then, for a function with
