@@ -362,6 +362,9 @@ class InMemoryDeletions:
     def mark_running(self, job: DeletionJob) -> None:
         self.jobs[(job.tenant_id, job.deletion_id)].status = "running"
 
+    def save_counts(self, job: DeletionJob, counts: dict[str, int]) -> None:
+        self.jobs[(job.tenant_id, job.deletion_id)].counts = dict(counts)
+
     def complete(self, job: DeletionJob) -> None:
         self.jobs[(job.tenant_id, job.deletion_id)] = replace(job, status="completed", subject_ref=None)
 

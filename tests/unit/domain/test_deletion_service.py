@@ -170,6 +170,9 @@ def test_a_rerun_after_a_failure_erases_the_rest_and_a_finished_job_is_left_alon
     # Then it erased the rest (the template was gone already: erasing an erased store removes nothing)
     assert tables.tables["sessions-table"] == [] and tables.tables["templates-table"] == []
     assert done.status == "completed" and done.counts["sessions"] == 1
+    # and the receipt counts what both runs erased (the first run's template included)
+    assert done.counts["templates"] == 1
+    assert json.loads(done.receipt.removeprefix("unsigned."))["stores"]["templates"] == 1
     # and running a completed job again changes nothing
     again = world["service"].run("demo", job.deletion_id)
     assert again.status == "completed" and world["audit"].actions().count("erasure.completed") == 1

@@ -89,6 +89,12 @@ class DeletionRepository:
     def mark_running(self, job: DeletionJob) -> None:
         DeletionItem(pk=_pk(job.tenant_id), sk=job.deletion_id).update(actions=[DeletionItem.status.set("running")])
 
+    def save_counts(self, job: DeletionJob, counts: dict[str, int]) -> None:
+        """What a run erased before it failed, so that the rerun's receipt adds to it."""
+        DeletionItem(pk=_pk(job.tenant_id), sk=job.deletion_id).update(
+            actions=[DeletionItem.counts.set(json.dumps(counts, sort_keys=True))]
+        )
+
     def complete(self, job: DeletionJob) -> None:
         actions: list[Any] = [
             DeletionItem.status.set("completed"),

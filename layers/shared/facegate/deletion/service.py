@@ -134,61 +134,71 @@ class DeletionService:
         purposes = job.purposes if job.scope == "purpose" else None
         pk = subject_pk(tenant_id, ref)
 
-        cutoff = job.requested_at
-        erased_templates: set[str] = set()
-        erased_jobs: list[str] = []
-        for store in self._stores.face_data():
-            items = self._erasure.items(store, pk)
-            if purposes:
-                items = [i for i in items if any(_for_purpose(i, store.sort, p) for p in purposes)]
-            if store is self._stores.templates:
-                # Also those of the ended consent period written after the withdrawal (an enrolment in flight).
-                items = [i for i in items if _before(i, cutoff) or _ended(i, job.ended_epoch)]
-            else:
-                items = [i for i in items if _before(i, cutoff)]
-            erased = self._erasure.delete(
-                store, items, "template_id" if store is self._stores.templates else "created_at"
-            )
-            if store is self._stores.templates:
-                erased_templates |= {str(i["template_id"]) for i in erased if "template_id" in i}
-            if store is self._stores.jobs:
-                erased_jobs = [str(i["sk"]).removeprefix("ENROLMENT#") for i in erased]
-            counts[store.name] = counts.get(store.name, 0) + len(erased)
+        try:
+            cutoff = job.requested_at
+            erased_templates: set[str] = set()
+            erased_jobs: list[str] = []
+            for store in self._stores.face_data():
+                items = self._erasure.items(store, pk)
+                if purposes:
+                    items = [i for i in items if any(_for_purpose(i, store.sort, p) for p in purposes)]
+                if store is self._stores.templates:
+                    # Also those of the ended consent period written after the withdrawal (an enrolment in flight).
+                    items = [i for i in items if _before(i, cutoff) or _ended(i, job.ended_epoch)]
+                else:
+                    items = [i for i in items if _before(i, cutoff)]
+                erased = self._erasure.delete(
+                    store, items, "template_id" if store is self._stores.templates else "created_at"
+                )
+                if store is self._stores.templates:
+                    erased_templates |= {str(i["template_id"]) for i in erased if "template_id" in i}
+                if store is self._stores.jobs:
+                    erased_jobs = [str(i["sk"]).removeprefix("ENROLMENT#") for i in erased]
+                counts[store.name] = counts.get(store.name, 0) + len(erased)
 
-        # Uploads of the erased enrolments, and any other upload of the subject older than the cutoff.
-        prefix = f"{UPLOAD_PREFIX}{tenant_id}/{ref}/"
-        cutoff_epoch = datetime.fromisoformat(cutoff).timestamp()
-        keys = {prefix + e for e in erased_jobs}
-        if not purposes:  # a withdrawal erases only the uploads of that purpose's enrolments
-            keys |= set(self._objects.old_objects(self._stores.uploads_bucket, prefix, cutoff_epoch))
-        removed = sum(self._objects.delete_objects(self._stores.uploads_bucket, key) for key in sorted(keys))
-        # Probes uploaded for the subject's verification and never used (they name no purpose and live minutes:
-        # any erasure takes them).
-        removed += self._objects.delete_objects(self._stores.uploads_bucket, subject_probes_prefix(tenant_id, ref))
-        counts["uploads"] = counts.get("uploads", 0) + removed
+            # Uploads of the erased enrolments, and any other upload of the subject older than the cutoff.
+            prefix = f"{UPLOAD_PREFIX}{tenant_id}/{ref}/"
+            cutoff_epoch = datetime.fromisoformat(cutoff).timestamp()
+            keys = {prefix + e for e in erased_jobs}
+            if not purposes:  # a withdrawal erases only the uploads of that purpose's enrolments
+                keys |= set(self._objects.old_objects(self._stores.uploads_bucket, prefix, cutoff_epoch))
+            removed = sum(self._objects.delete_objects(self._stores.uploads_bucket, key) for key in sorted(keys))
+            # Probes uploaded for the subject's verification and never used (they name no purpose and live minutes:
+            # any erasure takes them).
+            removed += self._objects.delete_objects(self._stores.uploads_bucket, subject_probes_prefix(tenant_id, ref))
+            counts["uploads"] = counts.get("uploads", 0) + removed
 
-        if self._gallery_discard is not None:
-            templates = self._stores.templates
+            if self._gallery_discard is not None:
+                templates = self._stores.templates
 
-            def doomed(purpose: str, template_id: str | None) -> bool:
-                """A row goes if its template was erased here or is gone (rows of templates enrolled after
-                the request stay); rows that name no template predate every request."""
-                if template_id is None or template_id in erased_templates:
-                    return True
-                return template_id not in {str(i.get("template_id")) for i in self._erasure.items(templates, pk)}
+                def doomed(purpose: str, template_id: str | None) -> bool:
+                    """A row goes if its template was erased here or is gone (rows of templates enrolled after
+                    the request stay); rows that name no template predate every request."""
+                    if template_id is None or template_id in erased_templates:
+                        return True
+                    return template_id not in {str(i.get("template_id")) for i in self._erasure.items(templates, pk)}
 
-            counts["galleries"] = counts.get("galleries", 0) + self._gallery_discard(tenant_id, ref, purposes, doomed)
+                counts["galleries"] = counts.get("galleries", 0) + self._gallery_discard(
+                    tenant_id, ref, purposes, doomed
+                )
 
-        idem = self._stores.idempotency
-        # Records hold no creation time: they expire a fixed time after it.
-        latest_expiry = int(cutoff_epoch) + self._stores.idempotency_seconds
-        items = [
-            i for i in self._erasure.items(idem, f"idempotency#{pk}") if int(i.get("expiration", 0)) <= latest_expiry
-        ]
-        counts[idem.name] = counts.get(idem.name, 0) + len(self._erasure.delete(idem, items))
+            idem = self._stores.idempotency
+            # Records hold no creation time: they expire a fixed time after it.
+            latest_expiry = int(cutoff_epoch) + self._stores.idempotency_seconds
+            items = [
+                i
+                for i in self._erasure.items(idem, f"idempotency#{pk}")
+                if int(i.get("expiration", 0)) <= latest_expiry
+            ]
+            counts[idem.name] = counts.get(idem.name, 0) + len(self._erasure.delete(idem, items))
 
-        if not purposes:
-            counts["consents"] = counts.get("consents", 0) + self._tombstone(tenant_id, ref, cutoff)
+            if not purposes:
+                counts["consents"] = counts.get("consents", 0) + self._tombstone(tenant_id, ref, cutoff)
+
+        except BaseException:
+            # A rerun (SQS redelivers) adds to what this run erased: the receipt counts both runs.
+            self._deletions.save_counts(job, counts)
+            raise
 
         completed = self._clock()
         job.counts = counts
