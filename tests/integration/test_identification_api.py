@@ -4,12 +4,16 @@ encrypted, sharded gallery kept up to date on enrolment and erasure; never acros
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 
+from facegate import wiring
 from tests.integration.conftest import Api
+from tests.integration.test_deletion_api import ref
 from tests.integration.test_enrolment_api import grant
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -95,3 +99,35 @@ def test_other_tenant_never_sees_demo_gallery(api: Api, people: list[list[Path]]
     enable(api, tenant="other")
     status, body = identify(api, d[1], tenant="other")
     assert status == 200 and demo_subject not in [cand["subject_id"] for cand in body["candidates"]]
+
+
+def test_the_retention_sweep_takes_the_gallery_row_of_an_expired_template(
+    api: Api, aws: boto3.session.Session, enrollable_people: list[list[Path]]
+) -> None:
+    # Given a subject found by 1:N, whose template has passed its retention (TTL has not removed it yet)
+    photos = enrollable_people[6]
+    subject_id = f"e-{uuid.uuid4().hex[:8]}"
+    enable(api)
+    enrol(api, subject_id, photos[0])
+    status, before = identify(api, photos[1])
+    assert status == 200 and before["candidates"][0]["subject_id"] == subject_id
+    dynamodb = aws.client("dynamodb")
+    table = api.cloud.stack.ref("TemplatesTable")
+    mine = [i for i in dynamodb.scan(TableName=table)["Items"] if i["pk"]["S"] == f"T#demo#S#{ref(subject_id)}"]
+    assert mine
+    for item in mine:
+        dynamodb.update_item(
+            TableName=table,
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression="SET expires_at = :past",
+            ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 60)}},
+        )
+
+    # When the scheduled sweep runs
+    counts = wiring.container().deletions.sweep()
+
+    # Then the template and its gallery row are gone: 1:N no longer names the subject
+    assert counts["templates"] >= 1 and counts["galleries"] >= 1
+    status, after = identify(api, photos[1])
+    assert status == 200 and subject_id not in [c["subject_id"] for c in after["candidates"]]
+    assert after["gallery_size"] == before["gallery_size"] - 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import statistics
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -272,13 +272,35 @@ class DeletionService:
             counts["enrolments_ended"] = self._end_overdue_enrolments()
         for store in (self._stores.templates, self._stores.jobs, self._stores.sessions, self._stores.challenges):
             expired = self._erasure.expired(store, int(now.timestamp()))
-            counts[store.name] = len(self._erasure.delete(store, expired, "expires_at"))
+            erased = self._erasure.delete(store, expired, "expires_at")
+            counts[store.name] = len(erased)
+            if store is self._stores.templates:
+                counts["galleries"] = self._discard_gallery_rows(erased)
         old = self._objects.old_objects(self._stores.uploads_bucket, "", (now - timedelta(days=1)).timestamp())
         for key in old:
             self._objects.delete_objects(self._stores.uploads_bucket, key)
         counts["uploads"] = len(old)
         logger.info("retention sweep", extra={"removed": counts})
         return counts
+
+    def _discard_gallery_rows(self, templates: list[dict[str, Any]]) -> int:
+        """The 1:N rows of expired templates go with them (a row is named by its template id)."""
+        if self._gallery_discard is None:
+            return 0
+        gone: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for item in templates:
+            tenant_id, _, ref = str(item["pk"]).removeprefix("T#").rpartition("#S#")
+            if "template_id" in item:
+                gone[(tenant_id, ref)].add(str(item["template_id"]))
+        discard = self._gallery_discard
+        removed = 0
+        for (tenant_id, ref), ids in gone.items():
+
+            def expired(_purpose: str, template_id: str | None, ids: set[str] = ids) -> bool:
+                return template_id in ids
+
+            removed += discard(tenant_id, ref, None, expired)
+        return removed
 
     # -- compliance
 
