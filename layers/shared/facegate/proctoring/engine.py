@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from facegate.core.errors import TimestampsNotIncreasingError
+from facegate.core.errors import FacegateError, InvalidRequestError, TimestampsNotIncreasingError
 from facegate.matching.biometrics import FaceBiometrics, _domain_error
 from facegate.matching.entities import EngineTemplate
 from facegate.proctoring.entities import IncidentRecord, ProctorBatchResult
@@ -23,6 +23,19 @@ def _record(incident: Any) -> IncidentRecord:
         model_version=str(incident.model_version),
         open=bool(incident.open),
     )
+
+
+def _proctor_error(error: Exception) -> FacegateError:
+    """The engine's stable codes as domain errors: decoding and model errors as everywhere (facegate.matching),
+    and proctoring's own: a batch's order, its shape, and a stored state this engine cannot continue."""
+    code = str(getattr(error, "code", ""))
+    if code == "timestamps_not_increasing":
+        return TimestampsNotIncreasingError(str(error))
+    if code == "invalid_frame_batch":
+        return InvalidRequestError(str(error))
+    if code == "invalid_proctoring_state":
+        return FacegateError("the session's tracking state cannot be continued by this engine version")
+    return _domain_error(error)
 
 
 class EngineProctor:
@@ -49,9 +62,7 @@ class EngineProctor:
         try:
             update = self._biometrics.engine.proctor(state, list(frames), list(timestamps_ms), template.engine)
         except FaceEngineError as error:
-            if "timestamp" in str(getattr(error, "code", "")):
-                raise TimestampsNotIncreasingError(str(error)) from error
-            raise _domain_error(error) from error
+            raise _proctor_error(error) from error
         return ProctorBatchResult(
             state=dict(update.state),
             incidents=[_record(i) for i in update.incidents],
@@ -60,4 +71,9 @@ class EngineProctor:
         )
 
     def finish(self, state: dict[str, Any]) -> list[IncidentRecord]:
-        return [_record(i) for i in self._biometrics.engine.end_proctoring(state)]
+        from faceengine.errors import FaceEngineError
+
+        try:
+            return [_record(i) for i in self._biometrics.engine.end_proctoring(state)]
+        except FaceEngineError as error:
+            raise _proctor_error(error) from error
