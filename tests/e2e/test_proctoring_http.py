@@ -127,9 +127,7 @@ def every_stored_byte(client: Client) -> list[bytes]:
 def test_a_composed_session_yields_exactly_the_planted_incidents(
     client: Client, candidate: str, turns: dict[str, list[bytes]], shared_dir: Path
 ) -> None:
-    from faceengine import FaceEngine
-
-    frames, planted = composed_session(shared_dir, FaceEngine.load())
+    frames, planted = composed_session(shared_dir)
     sid = start(client, turns)
     send_all(client, sid, frames, batch=10)
     ended = client.call("POST", f"/v1/proctoring/sessions/{sid}/end")

@@ -37,13 +37,6 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-@pytest.fixture(scope="module")
-def engine() -> Any:
-    from faceengine import FaceEngine
-
-    return FaceEngine.load()
-
-
 def enrol(api: Api, subject_id: str, shared_dir: Path) -> None:
     """Consent, then the candidate's enrolment from one photo (the integration cloud's purposes allow it)."""
     grant(api, subject_id, PURPOSE)
@@ -171,9 +164,9 @@ def test_a_clean_session_blames_no_one_and_its_signed_report_verifies(
 
 
 def test_a_composed_session_yields_exactly_the_planted_incidents_for_review(
-    api: Api, candidate: str, shared_dir: Path, bursts: dict[str, Any], engine: Any
+    api: Api, candidate: str, shared_dir: Path, bursts: dict[str, Any]
 ) -> None:
-    frames, planted = composed_session(shared_dir, engine)
+    frames, planted = composed_session(shared_dir)
     sid = start(api, candidate, bursts).json["session_id"]
     answers = send_all(api, sid, frames, batch=8)
     assert any(g["code"] for a in answers for g in a["guidance"])
@@ -290,9 +283,9 @@ def test_bad_batches_get_a_clear_problem_and_change_nothing(
 
 
 def test_no_frame_is_stored_and_erasure_leaves_no_trace_of_the_sessions(
-    api: Api, aws: boto3.session.Session, candidate: str, shared_dir: Path, bursts: dict[str, Any], engine: Any
+    api: Api, aws: boto3.session.Session, candidate: str, shared_dir: Path, bursts: dict[str, Any]
 ) -> None:
-    frames, _ = composed_session(shared_dir, engine)
+    frames, _ = composed_session(shared_dir)
     sid = start(api, candidate, bursts).json["session_id"]
     send_all(api, sid, frames[:16], batch=8)
     # No frame anywhere: a piece of every frame sent, raw and base64 (3-byte aligned), in no table and no bucket
