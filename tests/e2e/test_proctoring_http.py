@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 PURPOSE = "exam_proctoring"
 TURNS = {("turn_left", "turn_right"), ("turn_right", "turn_left")}
 SUBJECT = "e2e-candidate"
+STARTED: list[str] = []  # every session this module started (the erasure test at the end looks for them)
 
 
 def b64(data: bytes) -> str:
@@ -84,7 +86,8 @@ def start(client: Client, turns: dict[str, list[bytes]]) -> str:
     body = {"subject_id": SUBJECT, "purpose": PURPOSE, "exam_id": "e2e-exam", "liveness": live_burst(client, turns, 4)}
     started = client.call("POST", "/v1/proctoring/sessions", body)
     assert started.status == 201 and started.body["liveness"]["decision"] == "live", started.body
-    return str(started.body["session_id"])
+    STARTED.append(str(started.body["session_id"]))
+    return STARTED[-1]
 
 
 def frames_body(sequence: int, frames: list[bytes], times: list[float]) -> dict[str, Any]:
@@ -184,3 +187,33 @@ def test_raced_and_retried_batches_apply_exactly_once(
     assert winner.body["state"]["frames"] == frames_applied
     report = client.call("POST", f"/v1/proctoring/sessions/{sid}/end").body["report"]
     assert (report["capture"]["frames"], report["capture"]["batches"]) == (frames_applied, 2)
+
+
+def test_erasure_leaves_nothing_of_the_candidates_sessions(client: Client, candidate: str) -> None:
+    """Runs last: DELETE the candidate; every table and bucket holds nothing of them or of their sessions but the
+    audit entries and the consent tombstone."""
+    assert STARTED, "run with the module's other tests"
+    job = client.call("DELETE", f"/v1/subjects/{SUBJECT}").body
+    for _ in range(240):  # a bounded poll for the queued job, never a timing assumption
+        done = client.call("GET", f"/v1/deletions/{job['deletion_id']}").body
+        if done["status"] == "completed":
+            break
+        time.sleep(0.5)
+    assert done["status"] == "completed" and done["removed"]["proctoring"] >= 2 * len(STARTED), done
+    needles = [SUBJECT, client.hasher.ref("demo", SUBJECT), *STARTED]
+    ddb, s3 = client.aws("dynamodb"), client.aws("s3")
+    left = []
+    for table in ddb.list_tables()["TableNames"]:
+        for page in ddb.get_paginator("scan").paginate(TableName=table):
+            for item in page["Items"]:
+                text = json.dumps(item, default=str)
+                allowed = table.endswith("AuditTable") or item.get("sk", {}).get("S") == "TOMBSTONE"
+                if any(n in text for n in needles) and not allowed:
+                    left.append((table, text[:160]))
+    for bucket in s3.list_buckets()["Buckets"]:
+        for obj in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+            body = s3.get_object(Bucket=bucket["Name"], Key=obj["Key"])["Body"].read()
+            if any(n.encode() in body or n in obj["Key"] for n in needles):
+                left.append((bucket["Name"], obj["Key"]))
+    assert left == [], left
+    assert client.call("GET", f"/v1/proctoring/sessions/{STARTED[0]}").status == 404
