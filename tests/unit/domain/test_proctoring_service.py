@@ -258,6 +258,9 @@ def world(events: Any = None) -> World:
     return World(service, sessions, engine, consents, audit, publisher, clock)
 
 
+TOO_LARGE = ProctoringBatchTooLargeError
+
+
 def batch(sequence: int, shows: list[str], first_ts: float) -> Batch:
     return Batch(sequence, [jpeg(s) for s in shows], [first_ts + 2000.0 * k for k in range(len(shows))])
 
@@ -377,7 +380,7 @@ def test_a_batch_that_loses_the_race_to_another_batch_is_told_the_sequence_expec
 @pytest.mark.parametrize(
     ("frames", "times", "error"),
     [
-        ([jpeg("ok")] * (MAX_BATCH_FRAMES + 1), [float(k) for k in range(MAX_BATCH_FRAMES + 1)], ProctoringBatchTooLargeError),
+        ([jpeg("ok")] * (MAX_BATCH_FRAMES + 1), [float(k) for k in range(MAX_BATCH_FRAMES + 1)], TOO_LARGE),
         ([jpeg("ok"), jpeg("ok")], [2000.0, 2000.0], TimestampsNotIncreasingError),
         ([jpeg("ok"), jpeg("ok")], [4000.0, 2000.0], TimestampsNotIncreasingError),
         ([b"\x89PNG\r\n\x1a\n"], [0.0], UnsupportedMediaTypeError),
