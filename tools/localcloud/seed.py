@@ -41,7 +41,7 @@ _TEXT: dict[str, dict[str, dict[str, Any]]] = {
             "a different person, looking away from the screen for a while, a covered or very dark camera, and "
             "a photo or screen held up to the camera. There is no room scan, and no emotion or intent is read.",
             "retention": "We keep only the list of these moments (type, times, number of photos, confidence, "
-            "model version) and the signed report, for 180 days after the exam, or until you withdraw; then "
+            "model version) and the signed report, for 180 days from the day of the exam, or until you withdraw; then "
             "they are deleted. Your face template is kept for 180 days or until you withdraw, whichever is "
             "first.",
             "rights": [
@@ -74,7 +74,7 @@ _TEXT: dict[str, dict[str, dict[str, Any]]] = {
             "考试期间，摄像头每2至10秒发送一张照片。每张照片仅在内存中检查并立即删除；不会保存任何照片、视频或声音。"
             "我们只检查以下情况：画面中没有人脸、出现多张人脸、换成了其他人、较长时间视线离开屏幕、摄像头被遮挡或过暗，"
             "以及有人把照片或屏幕对准摄像头。不进行环境扫描，也不分析情绪或意图。",
-            "retention": "我们只保存上述时间点的清单（类型、时间、照片数量、置信度、模型版本）和签名报告，保存至考试结束后180天，"
+            "retention": "我们只保存上述时间点的清单（类型、时间、照片数量、置信度、模型版本）和签名报告，自考试之日起保存180天，"
             "或至您撤回同意为止，之后即删除。您的人脸模板保存180天，或保存至您撤回同意为止（以先到者为准）。",
             "rights": [
                 "您可以拒绝：我们将为您安排人工监考或现场考试，且不会对您造成任何不利影响。",
