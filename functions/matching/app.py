@@ -1,6 +1,6 @@
 """Matching function: 1:1 verification and 1:N identification (inline probe or presigned upload),
-the per-purpose switch for 1:N, and the model's calibration as data. Proctoring is not implemented yet and
-answers 501 problem+json.
+the per-purpose switch for 1:N, the model's calibration as data, and exam proctoring (sessions, frame
+batches, the signed report, incident review).
 
 Thin adapter: parse and validate, call the verification service, map the result to a response.
 """
@@ -20,7 +20,6 @@ from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver, require_scope
 from facegate.consent.api import PurposeName
 from facegate.core.config import get_settings
-from facegate.core.errors import NotImplementedYetError
 from facegate.liveness.api import (
     LivenessBurst,
     LivenessPolicyView,
@@ -39,6 +38,18 @@ from facegate.matching.api import (
     ProbeResponse,
     PurposeResponse,
     VerificationResponse,
+)
+from facegate.proctoring.api import (
+    CapturePolicy,
+    FramesResponse,
+    IncidentView,
+    NoticeView,
+    ProctoringReportResponse,
+    ProctoringSessionResponse,
+    ReviewCounts,
+    ReviewIncidentRequest,
+    StartProctoringSessionRequest,
+    SubmitFramesRequest,
 )
 from facegate.wiring import container
 
@@ -163,17 +174,115 @@ def model_calibration() -> ModelCalibrationResponse:
     return ModelCalibrationResponse.from_engine(container().biometrics.calibration())
 
 
-NOT_IMPLEMENTED = {
-    501: {
-        "description": "Not implemented yet (code not_implemented)",
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-}
+# ---------------------------------------------------------------- proctoring (facegate.proctoring)
+SessionIdPath = Annotated[str, Path(max_length=64)]
+IncidentIdPath = Annotated[str, Path(max_length=96)]
 
 
-@app.post("/v1/proctoring/sessions", responses=NOT_IMPLEMENTED)
-def start_proctoring() -> dict[str, Any]:
-    raise NotImplementedYetError("proctoring is not implemented yet", capability="proctoring")
+def _report(view: Any) -> dict[str, Any]:
+    session, incidents = view.session, view.incidents
+    counts = {s: sum(1 for i in incidents if i.review_status == s) for s in ("pending", "confirmed", "dismissed")}
+    return ProctoringReportResponse(
+        session_id=session.session_id,
+        exam_id=session.exam_id,
+        purpose=session.purpose,
+        mode=session.mode,
+        status=session.status,
+        started_at=session.created_at,
+        ended_at=session.ended_at,
+        next_sequence=session.next_sequence,
+        report=session.report,
+        report_token=session.report_token,
+        incidents=[IncidentView.of(i) for i in incidents],
+        review=ReviewCounts(**counts),
+    ).model_dump(mode="json", exclude_none=True)
+
+
+@app.post("/v1/proctoring/sessions", responses=returns(ProctoringSessionResponse, 201))
+def start_proctoring(body: StartProctoringSessionRequest) -> Response[dict[str, Any]]:
+    """Start a sitting: consent, then a live verification against the enrolment; answers the capture policy and
+    the notice. Without consent: 403 consent_required with the sittings without face processing."""
+    who = caller(app, container().tenant_for_client)
+    require_scope(who, "verify")
+    subject = container().subject(who, body.subject_id)
+
+    def operation(parsed: StartProctoringSessionRequest) -> dict[str, Any]:
+        service = container().proctoring
+        if parsed.mode != "face":
+            session = service.choose_alternative(who, subject, parsed.purpose, parsed.exam_id, parsed.mode)
+            return ProctoringSessionResponse.of(session, parsed.subject_id).model_dump(mode="json", exclude_none=True)
+        proof = parsed.liveness.proof() if parsed.liveness is not None else None
+        session, verification = service.start(
+            who, subject, parsed.purpose, parsed.exam_id, proof, parsed.frame_interval_s
+        )
+        notice = container().notices.current(who.tenant_id, parsed.purpose, parsed.locale)
+        return ProctoringSessionResponse.of(
+            session,
+            parsed.subject_id,
+            capture=CapturePolicy(frame_interval_s=session.frame_interval_s),
+            notice=NoticeView(
+                locale=notice.locale, version=notice.version, sha256=notice.sha256, content=notice.content
+            ),
+            verification_id=verification.verification_id,
+            liveness=LivenessResult.of(verification.liveness) if verification.liveness is not None else None,
+            result_token=verification.result_token,
+        ).model_dump(mode="json", exclude_none=True)
+
+    answer = once(app, idempotency, "proctor_start", who.tenant_id, subject.ref, body, operation)
+    return Response(status_code=201, content_type="application/json", body=answer, headers=NO_STORE)
+
+
+@app.post("/v1/proctoring/sessions/<session_id>/frames", responses=returns(FramesResponse))
+def submit_proctoring_frames(session_id: SessionIdPath, body: SubmitFramesRequest) -> dict[str, Any]:
+    """A batch of frames, applied in order and exactly once (`sequence`); tracked in memory, never stored."""
+    who = caller(app, container().tenant_for_client)
+    require_scope(who, "verify")
+    outcome = container().proctoring.submit(who, session_id, body.batch())
+    return FramesResponse.model_validate({**outcome.answer, "replayed": outcome.replayed}).model_dump(
+        mode="json", exclude_none=True, by_alias=True
+    )
+
+
+@app.post("/v1/proctoring/sessions/<session_id>/end", responses=returns(ProctoringReportResponse))
+def end_proctoring(session_id: SessionIdPath) -> dict[str, Any]:
+    """End the sitting: the signed report (idempotent: ending again answers the same report)."""
+    who = caller(app, container().tenant_for_client)
+    require_scope(who, "verify")
+    return _report(container().proctoring.end(who, session_id))
+
+
+@app.get("/v1/proctoring/sessions/<session_id>", responses=returns(ProctoringReportResponse))
+def get_proctoring_session(session_id: SessionIdPath) -> dict[str, Any]:
+    """The report (after the end) or the state so far, with each incident's review."""
+    who = caller(app, container().tenant_for_client)
+    require_scope(who, "verify")
+    return _report(container().proctoring.view(who, session_id))
+
+
+def _review(session_id: str, incident_id: str, body: ReviewIncidentRequest) -> dict[str, Any]:
+    who = caller(app, container().tenant_for_client)
+    require_scope(who, "admin")
+    incident = container().proctoring.review(who, session_id, incident_id, body.status, body.note)
+    return IncidentView.of(incident).model_dump(mode="json", exclude_none=True)
+
+
+@app.put("/v1/proctoring/sessions/<session_id>/incidents/<incident_id>/review", responses=returns(IncidentView))
+def review_incident(
+    session_id: SessionIdPath, incident_id: IncidentIdPath, body: ReviewIncidentRequest
+) -> dict[str, Any]:
+    """An admin confirms or dismisses an incident, with a note (audited)."""
+    return _review(session_id, incident_id, body)
+
+
+@app.post("/v1/proctoring/sessions/<session_id>/incidents/<incident_id>/review", responses=returns(IncidentView))
+def review_incident_post(
+    session_id: SessionIdPath, incident_id: IncidentIdPath, body: ReviewIncidentRequest
+) -> dict[str, Any]:
+    """The same as PUT (for clients that only POST)."""
+    return _review(session_id, incident_id, body)
+
+
+# ---------------------------------------------------------------- end proctoring
 
 
 @lambda_entry(idempotency)

@@ -77,7 +77,7 @@ def test_error_answers_are_documented_problems_or_gateway_messages(api: Api, sub
         ("GET", "/v1/deletions/" + "0" * 32, {}, 404, "deletion_not_found"),
         ("GET", f"/v1/subjects/{subject_id}/consents", {"tenant": None}, 401, ""),
         ("DELETE", f"/v1/subjects/{subject_id}", {"token": no_delete}, 403, ""),
-        ("POST", "/v1/proctoring/sessions", {}, 501, "not_implemented"),
+        ("GET", "/v1/proctoring/sessions/" + "0" * 32, {}, 404, "proctoring_session_not_found"),
         ("POST", "/v1/probes", {"raw": b'{"content_type": "image/png"', "body": None}, 400, "malformed_json"),
     ]
     for method, path, options, status, code in cases:

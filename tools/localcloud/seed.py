@@ -31,11 +31,33 @@ _TEXT: dict[str, dict[str, dict[str, Any]]] = {
             "retention": "Your face template is kept for 365 days or until you withdraw, whichever is first.",
         },
         "exam_proctoring": {
-            "title": "Face verification during your exam",
-            "purpose": "To confirm that the registered candidate is the one taking the exam, alone.",
-            "method": "Photos taken during the exam are compared 1:1 with your enrolment template and "
-            "deleted right after each comparison.",
-            "retention": "Your face template is kept for 180 days or until you withdraw, whichever is first.",
+            "title": "Face checks during your online exam",
+            "purpose": "To confirm that the registered candidate is the one taking the exam, alone and facing "
+            "the exam. The answer is a list of moments for a person to review, never a verdict.",
+            "method": "Before the exam we check that you are present and live (a short challenge, such as "
+            "turning your head) and compare your face 1:1 with your enrolment. During the exam your camera "
+            "sends one photo every 2 to 10 seconds. Each photo is checked in memory and deleted at once; no "
+            "photo, video or sound is ever stored. We watch only for: no face in view, more than one face, "
+            "a different person, looking away from the screen for a while, a covered or very dark camera, and "
+            "a photo or screen held up to the camera. There is no room scan, and no emotion or intent is read.",
+            "retention": "We keep only the list of these moments (type, times, number of photos, confidence, "
+            "model version) and the signed report, for 180 days from the day of the exam, or until you withdraw; then "
+            "they are deleted. Your face template is kept for 180 days or until you withdraw, whichever is "
+            "first.",
+            "rights": [
+                "You may refuse: you will be offered a sitting with a human proctor or in person, with no "
+                "disadvantage.",
+                "No decision against you is made by the system. A person at your exam provider reviews every "
+                "moment in the report and confirms or dismisses it. 'No face found' and a dark or covered "
+                "camera are technical conditions, never counted against you.",
+                "To appeal, contact your exam provider: you may see the report about you, explain any moment "
+                "and ask for a new review by another person.",
+                "You may withdraw at any time; your face data and reports are then deleted.",
+                "You may ask what data is held about you, have it corrected or deleted.",
+            ],
+            "alternatives_text": "Instead of face checks you can sit the exam with a human proctor or in "
+            "person; to confirm who you are you can use a code sent by e-mail or text message, an "
+            "authenticator app, or a manual check by a person.",
         },
     },
     "zh-CN": {
@@ -46,10 +68,24 @@ _TEXT: dict[str, dict[str, dict[str, Any]]] = {
             "retention": "您的人脸模板保存365天，或保存至您撤回同意为止（以先到者为准）。",
         },
         "exam_proctoring": {
-            "title": "考试期间人脸验证",
-            "purpose": "确认参加考试的是已登记的考生本人，且无他人在场。",
-            "method": "考试期间拍摄的照片与您的注册模板进行一比一比对，每次比对后立即删除。",
-            "retention": "您的人脸模板保存180天，或保存至您撤回同意为止（以先到者为准）。",
+            "title": "在线考试期间的人脸核验",
+            "purpose": "确认参加考试的是已登记的考生本人，且无他人在场并面向考试画面。结果是一份供人工审核的时间点清单，而不是结论。",
+            "method": "考试开始前，我们会确认您本人在场且为真人（完成简短的动作，例如转头），并将您的面部与注册信息进行一比一比对。"
+            "考试期间，摄像头每2至10秒发送一张照片。每张照片仅在内存中检查并立即删除；不会保存任何照片、视频或声音。"
+            "我们只检查以下情况：画面中没有人脸、出现多张人脸、换成了其他人、较长时间视线离开屏幕、摄像头被遮挡或过暗，"
+            "以及有人把照片或屏幕对准摄像头。不进行环境扫描，也不分析情绪或意图。",
+            "retention": "我们只保存上述时间点的清单（类型、时间、照片数量、置信度、模型版本）和签名报告，自考试之日起保存180天，"
+            "或至您撤回同意为止，之后即删除。您的人脸模板保存180天，或保存至您撤回同意为止（以先到者为准）。",
+            "rights": [
+                "您可以拒绝：我们将为您安排人工监考或现场考试，且不会对您造成任何不利影响。",
+                "系统不会作出对您不利的决定。考试机构的工作人员会逐一审核报告中的每个时间点，予以确认或驳回。"
+                "“未检测到人脸”以及摄像头过暗或被遮挡属于技术情况，绝不会被计为您的违规。",
+                "如需申诉，请联系您的考试机构：您可以查看与您有关的报告，对任何时间点作出说明，并要求由另一名人员重新审核。",
+                "您可以随时撤回同意；撤回后您的人脸数据和报告将被删除。",
+                "您有权查阅、更正或删除与您有关的数据。",
+            ],
+            "alternatives_text": "除人脸核验外，您可以选择人工监考或现场参加考试；身份确认可使用电子邮件或短信验证码、"
+            "身份验证器应用，或由人工审核。",
         },
     },
 }
@@ -84,8 +120,8 @@ def notice_content(tenant_id: str, purpose: str, locale: str, processor: dict[st
     text = _TEXT[locale][purpose]
     return NoticeContent.model_validate(
         {
-            **text,
             **_COMMON[locale],
+            **text,  # a purpose's own text (e.g. proctoring's rights) wins over the common one
             "processor": processor or {"name": f"{tenant_id} (local)", "contact": f"privacy@{tenant_id}.example"},
             "retention_days": PURPOSES[purpose].retention_days,
             "alternatives": ["email_otp", "sms_otp", "totp", "manual_review"],

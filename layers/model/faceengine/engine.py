@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,10 +18,19 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from faceengine import align
+from faceengine import proctor as proctoring
 from faceengine.decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image, decode_reduced
 from faceengine.detect import BlazeFaceDetector, Detection
 from faceengine.embed import Embedder, l2_normalise
-from faceengine.errors import LowQualityError, ModelMismatchError, MultipleFacesError, NoFaceError
+from faceengine.errors import (
+    FrameBatchError,
+    LowQualityError,
+    ModelMismatchError,
+    MultipleFacesError,
+    NoFaceError,
+    ProctorStateError,
+    TimestampOrderError,
+)
 from faceengine.landmarks import FaceMesh, Mesh
 from faceengine.liveness import Decision, Evidence, judge, validate_actions
 from faceengine.pad import PassivePad
@@ -102,6 +113,14 @@ def _overlap_of_smaller(a: tuple[float, float, float, float], b: tuple[float, fl
     return ix * iy / max(smaller, 1e-9)
 
 
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
+
+
 def _distinct(faces: list[FaceAnalysis], max_overlap: float) -> list[FaceAnalysis]:
     """Drop a second mesh of a face already found: BlazeFace can return a shifted, smaller box on a close-up
     that its box suppression keeps, and FaceMesh then fits the same face again. Meshes whose boxes mostly
@@ -138,6 +157,8 @@ class FaceEngine:
         self.models_dir = Path(models_dir)
         self.manifest: dict[str, Any] = json.loads((self.models_dir / "manifest.json").read_text())
         if overrides:  # for evaluating variants of the pipeline without editing the manifest
+            overrides = dict(overrides)
+            _merge(self.manifest.setdefault("proctoring", {}), overrides.pop("proctoring", {}))
             _merge(self.manifest["pipeline"], overrides)
         pipe = self.manifest["pipeline"]
         self._pipeline = pipe
@@ -182,6 +203,7 @@ class FaceEngine:
         self._pad_settings: dict[str, Any] = pad or {}
         self.pad: PassivePad | None = PassivePad({n: session(n) for n in pad["models"]}, models, pad) if pad else None
         self._liveness: dict[str, Any] = self.manifest.get("liveness", {})
+        self._proctoring: dict[str, Any] = self.manifest.get("proctoring", {})
         self._quality = pipe["quality"]
         self._faces = pipe["faces"]
         self._limits = pipe.get("limits", {})
@@ -551,3 +573,185 @@ class FaceEngine:
                 vec = self.embed_mesh(images[f.index], f.mesh)
                 template = Template(vector=vec, model_id=self.model_id, model_version=self.model_version)
         return LivenessResult(decision=decision, template=template, frames=tracked)
+
+    # -- proctoring ------------------------------------------------------------------------------------------
+
+    def proctoring_params(self) -> dict[str, Any]:
+        """The manifest's `proctoring` section, with `identity_threshold` resolved from its security level."""
+        p = copy.deepcopy(self._proctoring)
+        if not p:
+            raise ValueError("the manifest has no proctoring section")
+        levels = self.manifest.get("calibration", {}).get("levels", {})
+        p["identity_threshold"] = self._thresholds[levels[p["identity_level"]]]
+        return p
+
+    def proctor(
+        self,
+        state: dict[str, Any] | None,
+        frames: Sequence[bytes | npt.NDArray[np.uint8]],
+        timestamps_ms: Sequence[float],
+        template: Template,
+    ) -> proctoring.ProctorUpdate:
+        """Advance a proctoring session by one batch of frames (see faceengine.proctor for the rules).
+
+        Tracks the frames in order (timestamps in ms, strictly increasing and after the state's last one, else
+        TimestampOrderError), counts comparable faces every `faces_every_frames` frames, checks identity against
+        `template` every `identity_every_frames` frames, on every new track and after a failure, scores passive
+        PAD every `pad_every_frames` frames, and advances the incident state machine. `state` (None for a new
+        session) is not modified; the new one is in the result. Nothing of the frames is kept.
+        """
+        started = time.perf_counter()
+        p = self.proctoring_params()
+        if len(frames) != len(timestamps_ms) or not frames:
+            raise FrameBatchError("the batch needs at least one frame and one timestamp (ms) per frame")
+        if len(frames) > int(p["max_batch_frames"]):
+            raise FrameBatchError(f"at most {p['max_batch_frames']} frames are accepted in one batch")
+        st = proctoring.new_state() if state is None else copy.deepcopy(state)
+        try:
+            proctoring.check_state(st)
+        except ValueError as exc:
+            raise ProctorStateError() from exc
+        times = [float(t) for t in timestamps_ms]
+        if not all(math.isfinite(t) for t in times):
+            raise FrameBatchError("timestamps must be finite numbers of milliseconds")
+        previous = st["last_ts"]
+        for t in times:
+            if previous is not None and t <= previous:
+                raise TimestampOrderError()
+            previous = t
+        if (template.model_id, template.model_version) != (self.model_id, self.model_version):
+            raise ModelMismatchError(
+                f"template of {template.model_id}@{template.model_version}, engine {self.model_id}@{self.model_version}"
+            )
+        tag = proctoring.model_tag(self.model_id, self.model_version)
+        before = dict(st["totals"])
+        tracker = self.tracker()  # a new tracker per batch: the state keeps no landmarks
+        track: int | None = None
+        changed: list[proctoring.Incident] = []
+        advice: dict[str, int] = {}
+        for frame, t in zip(frames, times, strict=True):
+            obs, track = self._observe(tracker, frame, t, st, p, template, track)
+            for g in proctoring.guidance(obs, int(obs.faces if obs.faces is not None else st["faces_seen"]), p):
+                advice[g] = advice.get(g, 0) + 1
+            changed = proctoring.merge_incidents(changed, proctoring.advance(st, obs, p, tag))
+        share = float(p["guidance_min_share"])
+        totals = st["totals"]
+        stats: dict[str, int | float] = {
+            k: int(totals[k] - before.get(k, 0))
+            for k in ("frames", "frames_with_face", "frames_dark", "identity_checks", "identity_failures", "pad_checks")
+        }
+        stats["ms_processing"] = round((time.perf_counter() - started) * 1000.0, 3)
+        return proctoring.ProctorUpdate(
+            state=st,
+            incidents=changed,
+            guidance=[g for g in proctoring.GUIDANCE if advice.get(g, 0) >= share * len(frames)],
+            stats=stats,
+        )
+
+    def end_proctoring(self, state: dict[str, Any]) -> list[proctoring.Incident]:
+        """Close the session's open incidents (open=False); runs that never reached their threshold are dropped.
+        `state` is not modified."""
+        st = copy.deepcopy(state)
+        try:
+            proctoring.check_state(st)
+        except ValueError as exc:
+            raise ProctorStateError() from exc
+        return proctoring.finish(st, proctoring.model_tag(self.model_id, self.model_version))
+
+    def _observe(
+        self,
+        tracker: Tracker,
+        frame: bytes | npt.NDArray[np.uint8],
+        t: float,
+        st: dict[str, Any],
+        p: dict[str, Any],
+        template: Template,
+        track: int | None,
+    ) -> tuple[proctoring.Observation, int | None]:
+        """Track one frame and run the checks due on it; the observation and the current track id."""
+        image: npt.NDArray[np.uint8] | None
+        if isinstance(frame, np.ndarray):
+            image = frame
+            fr = tracker.update(frame, t)
+            grey = frame[::4, ::4].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+            size = (frame.shape[1], frame.shape[0])
+        else:
+            image = None
+            fr = tracker.update_encoded(frame, t)
+            small, scale = self.decode_reduced(frame, 8)
+            grey = np.asarray(small.convert("L"), dtype=np.float32)
+            size = (small.width * scale, small.height * scale)
+
+        def full() -> npt.NDArray[np.uint8]:
+            nonlocal image
+            if image is None:
+                image = self.decode(frame)  # type: ignore[arg-type]
+            return image
+
+        for key in ("since_faces", "since_identity", "since_pad"):
+            st[key] += 1
+        # Comparable faces (the bystander rule of _analyse_image): free when the tracker ran the detector.
+        count: int | None = None
+        others: list[FaceAnalysis] | None = None
+        if fr.detected:
+            count, st["since_faces"] = fr.faces, 0
+        elif fr.box is not None and st["since_faces"] >= int(p["faces_every_frames"]):
+            others = [f for f in self._analyse_image(full()) if f.usable]
+            count, st["since_faces"] = len(others), 0
+            box = fr.box
+            if not any(_iou(box, f.box) >= float(p["track_iou"]) for f in others):
+                # The mesh followed something the detector does not see as a face (frames seconds apart, a cut
+                # to another scene): start again from the detector on this frame.
+                tracker.reset()
+                fr = tracker.update(full(), t)
+        face = fr.mesh is not None and fr.pose is not None and fr.quality is not None
+        new_track = fr.track_id is not None and fr.track_id != track
+        if new_track:
+            st["identity_pending"] = True
+        yaw = fr.pose.yaw if fr.pose is not None else None
+        pitch = fr.pose.pitch if fr.pose is not None else None
+        identity = pad = None
+        if face and fr.mesh is not None and yaw is not None and pitch is not None and fr.quality is not None:
+            eye = fr.quality.measures["eye_distance_px"]
+            due = st["identity_pending"] or st["since_identity"] >= int(p["identity_every_frames"])
+            if (
+                due
+                and abs(yaw) <= float(p["identity_max_yaw_deg"])
+                and abs(pitch) <= float(p["identity_max_pitch_deg"])
+                and eye >= float(p["identity_min_eye_distance_px"])
+            ):
+                meshes = [fr.mesh]
+                if (count if count is not None else int(st["faces_seen"])) >= 2:
+                    if others is None:
+                        others = [f for f in self._analyse_image(full()) if f.usable]
+                    meshes += [f.mesh for f in others]
+                ref = np.asarray(template.vector, dtype=np.float32)
+                identity = max(float(np.dot(self.embed_mesh(full(), m), ref)) for m in meshes)
+                st["since_identity"] = 0
+                st["identity_pending"] = identity < float(p["identity_threshold"])
+            due = st["pad_pending"] or st["since_pad"] >= int(p["pad_every_frames"])
+            if (
+                self.pad is not None
+                and due
+                and abs(yaw) <= float(p["pad_max_yaw_deg"])
+                and abs(pitch) <= float(p["pad_max_pitch_deg"])
+            ):
+                pad = self.pad_score(full(), self.pad_box(fr))
+                st["since_pad"] = 0
+                st["pad_pending"] = pad < float(p["pad_threshold"])
+        obs = proctoring.Observation(
+            index=int(st["frames"]),
+            ts=t,
+            face=face,
+            faces=count,
+            yaw=yaw,
+            pitch=pitch,
+            brightness=float(grey.mean()),
+            contrast=float(grey.std()),
+            identity=identity,
+            pad=pad,
+            face_too_dark=bool(fr.quality is not None and "too_dark" in fr.quality.failed),
+            face_size=max(fr.box[2:]) / max(size) if fr.box is not None else None,
+            new_track=new_track,
+        )
+        return obs, fr.track_id if fr.track_id is not None else track

@@ -73,3 +73,24 @@ class ModelMismatchError(FaceEngineError):
 
     code = "model_mismatch"
     default_message = "the templates were made by different face models"
+
+
+class FrameBatchError(FaceEngineError):
+    """A proctoring batch is malformed: no frames, too many, or not one finite timestamp per frame."""
+
+    code = "invalid_frame_batch"
+    default_message = "the batch needs one finite timestamp (ms) per frame, and at most the allowed number of frames"
+
+
+class TimestampOrderError(FrameBatchError):
+    """A proctoring batch's timestamps do not increase strictly, or do not follow the session's last timestamp."""
+
+    code = "timestamps_not_increasing"
+    default_message = "frame timestamps must increase strictly, and follow the last frame already received"
+
+
+class ProctorStateError(FaceEngineError):
+    """The proctoring state given back is not one this engine wrote (another version, or damaged)."""
+
+    code = "invalid_proctoring_state"
+    default_message = "the proctoring state is not one this engine version can continue"

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from facegate.matching.identification import IdentificationService
     from facegate.matching.templates import TemplateOpener
     from facegate.matching.verification import VerificationService
+    from facegate.proctoring.dynamo import DynamoProctoringSessions
+    from facegate.proctoring.service import ProctoringService
 
 TENANT_CACHE_SECONDS = 300
 
@@ -268,6 +270,41 @@ class Container:
 
     # ---------------------------------------------------------------- end liveness
 
+    # ---------------------------------------------------------------- proctoring (facegate.proctoring)
+    @cached_property
+    def proctoring_sessions(self) -> DynamoProctoringSessions:
+        from facegate.proctoring.dynamo import DynamoProctoringSessions
+
+        return DynamoProctoringSessions(self.settings.proctoring_table, self.settings.region)
+
+    @cached_property
+    def proctoring(self) -> ProctoringService:
+        from facegate.proctoring.service import ProctoringService
+
+        s = self.settings
+
+        def engine() -> Any:
+            from facegate.proctoring.engine import EngineProctor
+
+            return EngineProctor(self.biometrics)
+
+        return ProctoringService(
+            sessions=self.proctoring_sessions,
+            notices=self.notices,
+            consents=self.consent_records,
+            templates=self.templates,
+            opener=self.opener,
+            verify=self.verifications.verify,
+            engine=engine,
+            signer=self.signer,
+            events=EventPublisher(self.client("events"), s.event_bus_name, "facegate.proctoring"),
+            auditor=self.auditor,
+            issuer=s.issuer,
+            clock=self.now,
+        )
+
+    # ---------------------------------------------------------------- end proctoring
+
     @cached_property
     def attempts(self) -> Any:
         from facegate.matching.dynamo import AttemptRepository
@@ -310,6 +347,7 @@ class Container:
             end_consents=self.consents.withdraw_all,
             end_overdue_enrolments=lambda: self.enrolments.end_overdue(),
             clock=self.now,
+            more=[self.proctoring_sessions],  # proctoring sessions and incidents (facegate.proctoring)
         )
 
     def retry_later(self, queue_url: str, receipt_handle: str, receive_count: int) -> None:

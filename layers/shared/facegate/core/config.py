@@ -70,6 +70,7 @@ class Settings(BaseModel):
     audit_table: str = Field(alias="AUDIT_TABLE")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
     jobs_table: str = Field("", alias="JOBS_TABLE")
+    proctoring_table: str = Field("", alias="PROCTORING_TABLE")
     uploads_bucket: str = Field("", alias="UPLOADS_BUCKET")
     galleries_bucket: str = Field("", alias="GALLERIES_BUCKET")
     data_key_id: str = Field("", alias="DATA_KEY_ID")

@@ -305,3 +305,51 @@ class LivenessFailedError(FacegateError):
         "liveness_failed",
         "The frames were not judged live; nothing was enrolled. Try a new session or use a non-face method",
     )
+
+
+# ---------------------------------------------------------------- proctoring (facegate.proctoring)
+
+
+class ProctoringSessionNotFoundError(FacegateError):
+    status, code, title = 404, "proctoring_session_not_found", "No such proctoring session for this tenant"
+
+
+class ProctoringSessionEndedError(FacegateError):
+    status, code, title = 409, "session_ended", "The proctoring session has ended; it takes no more frames"
+
+
+class ProctoringSessionExpiredError(FacegateError):
+    status, code, title = 410, "proctoring_session_expired", "The proctoring session ran longer than allowed"
+
+
+class SequenceConflictError(FacegateError):
+    status, code, title = (
+        409,
+        "sequence_conflict",
+        "This batch is not the one expected next; send the batch numbered expected_sequence",
+    )
+
+
+class ProctoringBatchTooLargeError(FacegateError):
+    status, code, title = 413, "proctoring_batch_too_large", "The batch has too many frames or too many bytes"
+
+
+class TimestampsNotIncreasingError(FacegateError):
+    status, code, title = (
+        422,
+        "timestamps_not_increasing",
+        "Frame timestamps must increase, within the batch and after the previous batch's last frame",
+    )
+
+
+class IncidentNotFoundError(FacegateError):
+    status, code, title = 404, "incident_not_found", "No such incident in this proctoring session"
+
+
+class IdentityNotVerifiedError(FacegateError):
+    status, code, title = (
+        403,
+        "identity_not_verified",
+        "The candidate was not verified live against their enrolment; the session did not start. "
+        "Try again or choose a sitting without face processing",
+    )

@@ -38,3 +38,20 @@ class ObjectStore(Protocol):
 
 class JobQueue(Protocol):
     def send(self, message: dict[str, str]) -> None: ...
+
+
+class SubjectData(Protocol):
+    """A capability's own store of a subject's data that erasure and the retention sweep reach through its
+    repository (e.g. facegate.proctoring.dynamo.DynamoProctoringSessions): `store_name` names it in receipts."""
+
+    store_name: str
+
+    def erase_subject(
+        self, tenant_id: str, subject_ref: str, purposes: list[str] | None, cutoff: str, ended_epoch: str | None
+    ) -> int:
+        """Erase what the subject had before `cutoff` (of `purposes`, or all); the count erased."""
+        ...
+
+    def sweep(self, now: int) -> int:
+        """Erase what is past its retention; the count erased."""
+        ...

@@ -16,7 +16,7 @@ from __future__ import annotations
 import statistics
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from facegate.core.observability import count, logger
 from facegate.core.ports import Signer
 from facegate.core.tenancy import CallerContext, subject_pk
 from facegate.deletion.entities import FILING_THRESHOLD, DeletionJob, Stores, filing_warnings
-from facegate.deletion.ports import DeletionStore, ErasureStore, JobQueue, ObjectStore
+from facegate.deletion.ports import DeletionStore, ErasureStore, JobQueue, ObjectStore, SubjectData
 from facegate.enrolment.entities import UPLOAD_PREFIX
 from facegate.matching.entities import subject_probes_prefix
 
@@ -63,7 +63,9 @@ class DeletionService:
         end_overdue_enrolments: Callable[[], int] | None = None,
         end_consents: EndConsents | None = None,
         clock: Callable[[], datetime] = utcnow,
+        more: Sequence[SubjectData] = (),
     ) -> None:
+        self._more = list(more)  # capabilities' own stores (proctoring), reached by their repositories
         self._gallery_discard = gallery_discard
         self._end_overdue_enrolments = end_overdue_enrolments
         self._end_consents = end_consents
@@ -155,6 +157,9 @@ class DeletionService:
                 if store is self._stores.jobs:
                     erased_jobs = [str(i["sk"]).removeprefix("ENROLMENT#") for i in erased]
                 counts[store.name] = counts.get(store.name, 0) + len(erased)
+            for data in self._more:
+                erased_there = data.erase_subject(tenant_id, ref, purposes, cutoff, job.ended_epoch)
+                counts[data.store_name] = counts.get(data.store_name, 0) + erased_there
 
             # Uploads of the erased enrolments, and any other upload of the subject older than the cutoff.
             prefix = f"{UPLOAD_PREFIX}{tenant_id}/{ref}/"
@@ -276,6 +281,8 @@ class DeletionService:
             counts[store.name] = len(erased)
             if store is self._stores.templates:
                 counts["galleries"] = self._discard_gallery_rows(erased)
+        for data in self._more:
+            counts[data.store_name] = data.sweep(int(now.timestamp()))
         old = self._objects.old_objects(self._stores.uploads_bucket, "", (now - timedelta(days=1)).timestamp())
         for key in old:
             self._objects.delete_objects(self._stores.uploads_bucket, key)
