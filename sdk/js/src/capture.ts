@@ -89,7 +89,7 @@ export class Camera {
   async start(fps = 30): Promise<void> {
     this.stream = await navigator.mediaDevices.getUserMedia({
       audio: false,
-      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: fps } },
+      video: { facingMode: "user", frameRate: { ideal: fps } }, // no size: a size the camera lacks is cropped
     });
     this.video.srcObject = this.stream;
     this.video.muted = true;

@@ -15,7 +15,7 @@ export type FallbackChallenge = Schemas["ChallengeResponse"];
 export type FallbackVerification = Schemas["FallbackVerificationResponse"];
 export type LivenessBurst = Schemas["LivenessBurst"];
 export type Enrolment = Schemas["EnrolmentResponse"];
-export type DeviceSession = Schemas["DeviceSessionInfo"];
+export type DeviceSession = Schemas["DeviceSessionView"];
 export type AlternativeMethod = "email_otp" | "sms_otp" | "totp" | "manual_review";
 
 export interface DeviceClientOptions {
