@@ -16,6 +16,7 @@ export type FallbackVerification = Schemas["FallbackVerificationResponse"];
 export type LivenessBurst = Schemas["LivenessBurst"];
 export type Enrolment = Schemas["EnrolmentResponse"];
 export type DeviceSession = Schemas["DeviceSessionView"];
+export type SecurityLevel = "standard" | "high" | "very_high";
 export type AlternativeMethod = "email_otp" | "sms_otp" | "totp" | "manual_review";
 
 export interface DeviceClientOptions {
@@ -68,8 +69,11 @@ export class DeviceClient {
     return unwrap(await this.api.POST("/v1/device/liveness/sessions", { body: {} }));
   }
 
-  async verify(burst: LivenessBurst): Promise<Verification> {
-    return unwrap(await this.api.POST("/v1/device/verifications", { body: { liveness: burst } }));
+  /** Verifies the person from a burst answering the challenge; `securityLevel` as the tenant chose it. */
+  async verify(burst: LivenessBurst, securityLevel: SecurityLevel = "high"): Promise<Verification> {
+    return unwrap(
+      await this.api.POST("/v1/device/verifications", { body: { liveness: burst, security_level: securityLevel } }),
+    );
   }
 
   async enrol(burst: LivenessBurst): Promise<Enrolment> {

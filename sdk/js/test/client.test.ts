@@ -50,7 +50,7 @@ describe("DeviceClient", () => {
     expect((await client.verify(burst)).decision).toBe("match");
     expect(requests).toHaveLength(2);
     expect(requests[0]!.key).toBe(requests[1]!.key);
-    expect(JSON.parse(requests[1]!.body)).toEqual({ liveness: burst });
+    expect(JSON.parse(requests[1]!.body)).toEqual({ liveness: burst, security_level: "high" });
   });
 
   it("throws the problem as a FacegateError with a message to act on", async () => {
