@@ -50,6 +50,7 @@ const T: Record<string, [string, string]> = {
   retry_face: ["再试一次", "Try again"],
   liveness: ["活体检测", "Liveness"],
   restart: ["重新开始", "Start over"],
+  first_visit: ["第一次使用？先登记您的人脸", "First time here? Register your face first"],
 };
 const t = (key: string) => (locale === "zh-CN" ? T[key]![0] : T[key]![1]);
 for (const node of document.querySelectorAll<HTMLElement>("[data-i18n]")) node.textContent = t(node.dataset.i18n!);
@@ -106,6 +107,12 @@ function showProblem(error: unknown, again?: () => void) {
   console.warn("facegate problem", code, error);
 }
 
+function firstVisitQuery() {
+  const query = new URLSearchParams(location.search);
+  query.set("first", "1");
+  return query.toString();
+}
+
 async function start() {
   const response = await fetch("/demo/backend/device-session", {
     method: "POST",
@@ -142,6 +149,7 @@ async function start() {
     h("p", {}, c.sensitive_data_statement),
     button(t("agree"), () => void decide("granted"), { "data-fg": "agree" }),
     button(t("refuse"), () => void decide("refused"), { "data-fg": "refuse", class: "secondary" }),
+    ...(firstVisit ? [] : [h("p", {}, h("a", { href: `?${firstVisitQuery()}`, "data-fg": "first-visit" }, t("first_visit")))]),
   );
 }
 

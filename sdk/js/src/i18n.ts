@@ -92,7 +92,7 @@ export const GUIDANCE: Record<string, [string, string]> = {
   face_in_oval: ["请将脸部置于椭圆框内", "Put your face inside the oval"],
   move_closer: ["请靠近一些", "Move a little closer"],
   move_back: ["请离远一些", "Move back a little"],
-  more_light: ["光线太暗，请到更亮的地方或面向光源", "Too dark: find more light or face a window or lamp"],
+  more_light: ["请到更亮的地方，或面向窗户或灯光", "Find more light, or face a window or a lamp"],
   less_light: ["光线太强，请避开直射光", "Too bright: move away from direct light"],
   one_face: ["画面中只能有您一个人", "Only your face should be in the picture"],
   hold_still: ["请保持不动", "Hold still"],
