@@ -3,7 +3,21 @@
 
 import { Camera, type FramePlan, type TimedFrame, captureBurst, framePlan, toBurst } from "./capture";
 import type { LivenessBurst, LivenessSession } from "./client";
-import { type GuidanceKey, frameStats, previewGuidance } from "./guidance";
+import { type Box, type GuidanceKey, boxGuidance, frameStats, previewGuidance } from "./guidance";
+
+interface FaceDetectorLike {
+  detect(source: CanvasImageSource): Promise<Array<{ boundingBox: Box }>>;
+}
+
+/** The browser's own face detector where it has one (Shape Detection API), else undefined. */
+function platformFaceDetector(): FaceDetectorLike | undefined {
+  const Detector = (globalThis as { FaceDetector?: new (o: object) => FaceDetectorLike }).FaceDetector;
+  try {
+    return Detector ? new Detector({ fastMode: true, maxDetectedFaces: 3 }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 import { type Locale, actionText, guidanceText, text } from "./i18n";
 
 export interface Step {
@@ -131,11 +145,22 @@ export class ChallengeView {
     // Ready: guidance from brightness and motion, sampled 5 times a second
     const readyStart = performance.now();
     let previous: Float32Array | undefined;
+    const detector = platformFaceDetector();
     while (performance.now() - readyStart < READY_MS) {
       const sample = camera.sample();
       const stats = frameStats(sample.data, sample.width, sample.height, previous);
       previous = stats.luma;
-      this.showGuidance(previewGuidance(stats));
+      let keys = previewGuidance(stats);
+      if (detector && !keys.includes("more_light")) {
+        try {
+          const faces = await detector.detect(camera.video);
+          const seen = boxGuidance(faces.map((f) => f.boundingBox), camera.video.videoWidth, camera.video.videoHeight);
+          keys = [...seen, ...keys.filter((k) => k !== "face_in_oval" && !seen.includes(k))];
+        } catch {
+          // the detector is an extra: light and motion guidance still hold
+        }
+      }
+      this.showGuidance(keys);
       this.showStep(-1, undefined, READY_MS - (performance.now() - readyStart));
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -105,3 +105,27 @@ export function livenessGuidance(reasons: readonly string[]): GuidanceKey[] {
   out.add("hold_still");
   return [...out];
 }
+
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export const CLOSER_BELOW = 0.28; // face width / frame width: the face engine wants a face of ~112 px or more
+export const BACK_ABOVE = 0.7; // the face fills the frame: turning would take it out of the picture
+
+/** Guidance from face boxes, where the browser itself detects faces (the Shape Detection API's FaceDetector,
+ * on some phones and browsers; no model is shipped): how many faces, how large, and where. */
+export function boxGuidance(faces: readonly Box[], width: number, height: number): GuidanceKey[] {
+  if (faces.length === 0) return ["face_in_oval"];
+  if (faces.length > 1) return ["one_face"];
+  const face = faces[0]!;
+  const share = face.width / width;
+  if (share < CLOSER_BELOW) return ["move_closer"];
+  if (share > BACK_ABOVE) return ["move_back"];
+  const dx = (face.x + face.width / 2 - width / 2) / (width * 0.32);
+  const dy = (face.y + face.height / 2 - height / 2) / (height * 0.4);
+  return dx * dx + dy * dy > 0.5 ? ["face_in_oval"] : ["looking_good"];
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { DARK_LUMA, frameStats, livenessGuidance, previewGuidance, problemGuidance } from "../src/guidance";
+import { DARK_LUMA, boxGuidance, frameStats, livenessGuidance, previewGuidance, problemGuidance } from "../src/guidance";
 
 function image(width: number, height: number, pixel: (x: number, y: number) => number): Uint8ClampedArray {
   const data = new Uint8ClampedArray(width * height * 4);
@@ -56,5 +56,17 @@ describe("guidance from the service's answers", () => {
     expect(livenessGuidance(["face_lost"])).toEqual(expect.arrayContaining(["face_in_oval", "move_back"]));
     expect(livenessGuidance(["pad_score_low"])).toEqual(["more_light", "hold_still"]);
     expect(livenessGuidance(["planar_motion"])).toEqual(livenessGuidance(["pad_score_low"]));
+  });
+});
+
+describe("guidance from face boxes (where the browser detects faces itself)", () => {
+  it("says where to move", () => {
+    expect(boxGuidance([], 640, 480)).toEqual(["face_in_oval"]);
+    const box = (x: number, y: number, w: number) => ({ x, y, width: w, height: w * 1.2 });
+    expect(boxGuidance([box(100, 100, 200), box(400, 100, 150)], 640, 480)).toEqual(["one_face"]);
+    expect(boxGuidance([box(290, 200, 60)], 640, 480)).toEqual(["move_closer"]);
+    expect(boxGuidance([box(50, 0, 540)], 640, 480)).toEqual(["move_back"]);
+    expect(boxGuidance([box(0, 0, 220)], 640, 480)).toEqual(["face_in_oval"]); // in a corner
+    expect(boxGuidance([box(210, 110, 220)], 640, 480)).toEqual(["looking_good"]);
   });
 });
