@@ -77,6 +77,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/shared/facegate layers/model/faceengine layers/model/facesearch tools/localcloud
+	$(VENV)/bin/mypy sdk/python/facegate_sdk
 	@# The domain layout's rules (pyproject.toml [tool.importlinter]); each function folder is a namespace package.
 	PYTHONPATH=functions $(VENV)/bin/lint-imports
 
@@ -108,6 +109,8 @@ bench-cold: $(VENV)/.installed
 
 openapi: $(VENV)/.installed
 	$(PY) tools/openapi.py
+	@# The Python SDK's typed client is generated from the document (a test fails when they drift).
+	$(PY) sdk/python/tools/generate.py
 
 # Per population (Western / East Asian, from ../shared as tools/populations.json says), each security level;
 # the DET plot goes to build/ (gitignored).
