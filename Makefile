@@ -17,11 +17,11 @@ BASELINE ?= main
 export MOTO_PORT ?= 4566
 export PORT ?= 3000
 
-.PHONY: help run test fuzz token outbox lint format build validate bench bench-api bench-cold bench-track eval models openapi clean
+.PHONY: sdk-js help run test fuzz token outbox lint format build validate bench bench-api bench-cold bench-track eval models openapi clean
 
 help:
 	@echo "make run       start the local cloud on http://127.0.0.1:$(PORT) (LOCALCLOUD_INSTANCES=3 workers per function)"
-	@echo "make test      run the whole test suite"
+	@echo "make test      run the whole test suite (with the TypeScript SDK's build and tests: make sdk-js)"
 	@echo "make fuzz      contract fuzzing (schemathesis) of a local cloud of its own against /v1/openapi.json"
 	@echo "make token     print a bearer token for a local tenant (TENANT=demo|other)"
 	@echo "make outbox    print the e-mails and text messages the local cloud sent (newest first)"
@@ -45,6 +45,8 @@ $(SAM_VENV)/.installed:
 
 # LOCALCLOUD_INSTANCES (default 3) worker processes per function; 0 runs every handler in one process.
 run: $(VENV)/.installed
+	@# the demo page at /demo/ is the SDK's build (no build without Node.js: the page says how)
+	@command -v npm >/dev/null && { cd $(SDK_JS) && { [ -f node_modules/.installed ] || { npm ci --no-audit --no-fund && touch node_modules/.installed; }; } && npm run --silent build; } || true
 	$(PY) -m localcloud run
 
 token: $(VENV)/.installed
@@ -53,8 +55,19 @@ token: $(VENV)/.installed
 outbox: $(VENV)/.installed
 	@$(PY) -m localcloud.outbox
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed sdk-js
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The TypeScript SDK (sdk/js) and the demo page: npm ci, type check, build, vitest; skipped without Node.js
+# (then the browser tests skip too: they need the built page).
+SDK_JS := sdk/js
+sdk-js:
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+		set -e; cd $(SDK_JS); \
+		if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.installed ]; then \
+			npm ci --no-audit --no-fund && touch node_modules/.installed; fi; \
+		npm run --silent build && npm test --silent; \
+	else echo "sdk-js: Node.js not found: the TypeScript SDK is not built or tested"; fi
 
 # Starts and stops its own local cloud on free ports; FUZZ_ARGS go to `schemathesis run` (e.g. --max-examples 200).
 fuzz: $(VENV)/.installed
@@ -64,6 +77,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/shared/facegate layers/model/faceengine layers/model/facesearch tools/localcloud
+	$(VENV)/bin/mypy sdk/python/facegate_sdk
 	@# The domain layout's rules (pyproject.toml [tool.importlinter]); each function folder is a namespace package.
 	PYTHONPATH=functions $(VENV)/bin/lint-imports
 
@@ -95,6 +109,8 @@ bench-cold: $(VENV)/.installed
 
 openapi: $(VENV)/.installed
 	$(PY) tools/openapi.py
+	@# The Python SDK's typed client is generated from the document (a test fails when they drift).
+	$(PY) sdk/python/tools/generate.py
 
 # Per population (Western / East Asian, from ../shared as tools/populations.json says), each security level;
 # the DET plot goes to build/ (gitignored).

@@ -51,6 +51,18 @@ def route_scopes() -> dict[tuple[str, str], list[str]]:
     return {(r.method.lower(), r.path): list(r.scopes) for r in routes_from(load_template())}
 
 
+def device_routes() -> list[tuple[str, str]]:
+    """(path, method) of the routes behind a Lambda authorizer (device sessions)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    from localcloud.auth import lambda_authorizers
+    from localcloud.gateway import routes_from
+    from localcloud.template import load_template
+
+    template = load_template()
+    named = lambda_authorizers(template)
+    return [(r.path, r.method.lower()) for r in routes_from(template) if r.authorizer in named]
+
+
 GATEWAY_MESSAGE = {
     "title": "GatewayMessage",
     "description": "API Gateway's own answer, given before any function runs (for example 401 for a missing "
@@ -123,6 +135,17 @@ def generate() -> dict[str, Any]:
             needed = scopes.get((method, path))
             if needed:
                 operation["security"] = [{"tenantToken": needed}]
+    # Device sessions (issue 15): the /v1/device/... routes take a device-session token, checked by the template's
+    # Lambda authorizer (functions/authorizer), not a tenant token.
+    document["components"]["securitySchemes"]["deviceToken"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A device-session token from POST /v1/device-sessions (ES256, aud facegate-device)",
+    }
+    for path, method in device_routes():
+        if path in document["paths"] and method in document["paths"][path]:
+            document["paths"][path][method]["security"] = [{"deviceToken": []}]
     document_errors(document)
     document["paths"] = dict(sorted(document["paths"].items()))
     document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))

@@ -14,9 +14,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from facegate import __version__
 from facegate.api.docs import returns
-from facegate.api.handler import lambda_entry, once
+from facegate.api.handler import NO_STORE, lambda_entry, once
 from facegate.api.idempotency import Idempotency
-from facegate.api.resolver import caller, create_resolver
+from facegate.api.resolver import caller, create_resolver, device_caller, require_scope
 from facegate.consent.api import (
     ConsentHistoryResponse,
     ConsentRecordResponse,
@@ -30,6 +30,13 @@ from facegate.consent.api import (
 )
 from facegate.consent.entities import ConsentRecord, Notice
 from facegate.core.config import get_settings
+from facegate.devices.api import (
+    CreateDeviceSessionRequest,
+    DeviceSessionResponse,
+    DeviceSessionView,
+    RecordDeviceConsentRequest,
+)
+from facegate.devices.service import require_operation
 from facegate.wiring import container
 
 SubjectId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
@@ -157,6 +164,70 @@ def get_history(subject_id: SubjectId) -> dict[str, Any]:
 def withdraw(subject_id: SubjectId, purpose: PurposePath) -> dict[str, Any]:
     who = _caller()
     return _record(subject_id, container().consents.withdraw(who, container().subject(who, subject_id), purpose))
+
+
+# ---------------------------------------------------------------- device sessions (issue 15)
+# Minted and revoked by the tenant's backend (tenant token, scope verify); the /v1/device/... routes take the device
+# token (functions/authorizer checked it) and read the subject and purpose from it, never from the request.
+
+DeviceSessionIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+NO_CONTENT = {204: {"description": "Revoked (also when it already was, or never existed)"}}
+
+
+@app.post("/v1/device-sessions", responses=returns(DeviceSessionResponse, 201))
+def mint_device_session(body: CreateDeviceSessionRequest) -> Response[dict[str, Any]]:
+    """A token for one person's device: this subject, this purpose, these operations, for at most 10 minutes."""
+    who = _caller()
+    require_scope(who, "verify")
+    subject = container().subject(who, body.subject_id)
+    minted = container().devices.mint(who, subject, body.purpose, body.operations, body.ttl_seconds)
+    answer = DeviceSessionResponse.of(minted).model_dump(mode="json")
+    return Response(status_code=201, content_type="application/json", body=answer, headers=NO_STORE)
+
+
+@app.delete("/v1/device-sessions/<device_session_id>", responses=NO_CONTENT)
+def revoke_device_session(device_session_id: DeviceSessionIdPath) -> Response[str]:
+    """Its token is refused from the next request on (idempotent)."""
+    who = _caller()
+    require_scope(who, "verify")
+    container().devices.revoke(who, device_session_id)
+    return Response(status_code=204, body="")
+
+
+@app.get("/v1/device/session", responses=returns(DeviceSessionView))
+def device_session() -> dict[str, Any]:
+    """The device's own session: its subject, purpose, operations, expiry and the non-face alternatives."""
+    grant = require_operation(device_caller(app), None, container().now())
+    alternatives = container().liveness.alternatives(grant.tenant_id, grant.purpose)
+    return DeviceSessionView.of(grant, alternatives).model_dump(mode="json")
+
+
+@app.get("/v1/device/notice", responses=returns(NoticeResponse))
+def device_notice(locale: Annotated[Locale, Query()] = "zh-CN") -> dict[str, Any]:
+    grant = require_operation(device_caller(app), "notice", container().now())
+    return _notice(container().notices.current(grant.tenant_id, grant.purpose, locale))
+
+
+@app.post("/v1/device/consents", responses=returns(ConsentRecordResponse, 201))
+def device_record_consent(body: RecordDeviceConsentRequest) -> Response[dict[str, Any]]:
+    """The person's consent or refusal for the token's subject and purpose (as POST /v1/subjects/{id}/consents)."""
+    who = device_caller(app)
+    grant = require_operation(who, "consent", container().now())
+    request = RecordConsentRequest(purpose=grant.purpose, **dict(body))
+    subject = container().subject(who, grant.subject_id)
+    answer = once(
+        app,
+        idempotency,
+        "record_consent",
+        who.tenant_id,
+        subject.ref,
+        request,
+        lambda parsed: _record(grant.subject_id, container().consents.record(who, subject, parsed)),
+    )
+    return Response(status_code=201, content_type="application/json", body=answer)
+
+
+# ---------------------------------------------------------------- end device sessions
 
 
 @lambda_entry(idempotency)

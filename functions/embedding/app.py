@@ -17,8 +17,11 @@ from facegate.api.docs import returns
 from facegate.api.handler import lambda_entry, once
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
-from facegate.api.resolver import caller, create_resolver
+from facegate.api.resolver import caller, create_resolver, device_caller
 from facegate.core.config import get_settings
+from facegate.core.tenancy import CallerContext
+from facegate.devices.api import DeviceEnrolmentRequest
+from facegate.devices.service import require_operation
 from facegate.enrolment.api import EnrolmentResponse, StartEnrolmentRequest
 from facegate.enrolment.entities import Enrolment
 from facegate.wiring import container
@@ -59,7 +62,11 @@ def _response(subject_id: str, job: Enrolment, upload: dict[str, Any] | None = N
 
 @app.post("/v1/subjects/<subject_id>/enrolments", responses=returns(EnrolmentResponse, 201, 202))
 def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Response[dict[str, Any]]:
-    who = caller(app, container().tenant_for_client)
+    return _start_enrolment(caller(app, container().tenant_for_client), subject_id, body)
+
+
+def _start_enrolment(who: CallerContext, subject_id: str, body: StartEnrolmentRequest) -> Response[dict[str, Any]]:
+    """POST /v1/subjects/{subject_id}/enrolments and POST /v1/device/enrolments (the token's subject and purpose)."""
     subject = container().subject(who, subject_id)
 
     def operation(request: StartEnrolmentRequest) -> dict[str, Any]:
@@ -86,6 +93,21 @@ def start_enrolment(subject_id: SubjectId, body: StartEnrolmentRequest) -> Respo
 def get_enrolment(subject_id: SubjectId, enrolment_id: EnrolmentId) -> dict[str, Any]:
     who = caller(app, container().tenant_for_client)
     return _response(subject_id, container().enrolments.status(who, container().subject(who, subject_id), enrolment_id))
+
+
+# ---------------------------------------------------------------- device sessions (issue 15)
+
+
+@app.post("/v1/device/enrolments", responses=returns(EnrolmentResponse, 201, 202))
+def device_start_enrolment(body: DeviceEnrolmentRequest) -> Response[dict[str, Any]]:
+    """Enrol the token's subject for its purpose (as POST /v1/subjects/{subject_id}/enrolments, never replacing)."""
+    who = device_caller(app)
+    grant = require_operation(who, "enrol", container().now())
+    request = StartEnrolmentRequest(purpose=grant.purpose, **dict(body))
+    return _start_enrolment(who, grant.subject_id, request)
+
+
+# ---------------------------------------------------------------- end device sessions
 
 
 def _on_uploads(event: S3Event, context: LambdaContext) -> dict[str, Any]:

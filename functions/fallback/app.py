@@ -16,9 +16,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from facegate.api.docs import returns
 from facegate.api.handler import NO_STORE, lambda_entry, once
 from facegate.api.idempotency import Idempotency
-from facegate.api.resolver import caller, create_resolver, require_scope
+from facegate.api.resolver import caller, create_resolver, device_caller, require_scope
 from facegate.core.config import get_settings
+from facegate.core.errors import ChallengeNotFoundError, SessionNotFoundError
 from facegate.core.tenancy import CallerContext
+from facegate.devices.service import require_operation
 from facegate.fallback.api import (
     ChallengeResponse,
     DecideReviewRequest,
@@ -85,6 +87,10 @@ def get_session(session_id: OpaqueIdPath) -> dict[str, Any]:
 def start_challenge(body: StartChallengeRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
+    return _start_challenge(who, body)
+
+
+def _start_challenge(who: CallerContext, body: StartChallengeRequest) -> Response[dict[str, Any]]:
     ref = fallback().challenges.subject_ref_of_session(who, body.session_id)
 
     def operation(parsed: StartChallengeRequest) -> dict[str, Any]:
@@ -105,6 +111,10 @@ def get_challenge(challenge_id: OpaqueIdPath) -> dict[str, Any]:
 def verify_challenge(challenge_id: OpaqueIdPath, body: VerifyChallengeRequest) -> Response[dict[str, Any]]:
     who = _caller()
     require_scope(who, "fallback")
+    return _verify_challenge(who, challenge_id, body)
+
+
+def _verify_challenge(who: CallerContext, challenge_id: str, body: VerifyChallengeRequest) -> Response[dict[str, Any]]:
     result = fallback().challenges.verify(who, challenge_id, body.code)
     answer = FallbackVerificationResponse.model_validate(asdict(result)).model_dump(mode="json")
     return Response(status_code=200, content_type="application/json", body=answer, headers=NO_STORE)
@@ -135,6 +145,38 @@ def decide_review(review_id: OpaqueIdPath, body: DecideReviewRequest) -> dict[st
     require_scope(who, "admin")
     review = fallback().reviews.decide(who, review_id, body.decision, body.reason_code)
     return _review(review_id, review.status, review.decided_at)
+
+
+# ---------------------------------------------------------------- device sessions (issue 15)
+# The tenant's backend starts the verification session (it knows the person's e-mail or phone on file) and hands its
+# id to the device; the device may use only sessions and challenges of its own subject (their ids start with the
+# subject's keyed hash), else 404 as for an unknown id.
+
+
+def _own(who: CallerContext, subject_id: str, item_id: str, missing: Exception) -> None:
+    if not item_id.startswith(container().subject(who, subject_id).ref):
+        raise missing
+
+
+@app.post("/v1/device/fallback/challenges", responses=returns(ChallengeResponse, 201))
+def device_start_challenge(body: StartChallengeRequest) -> Response[dict[str, Any]]:
+    """A non-face challenge in a verification session of the token's subject (as POST /v1/fallback/challenges)."""
+    who = device_caller(app)
+    grant = require_operation(who, "verify", container().now())
+    _own(who, grant.subject_id, body.session_id, SessionNotFoundError())
+    return _start_challenge(who, body)
+
+
+@app.post("/v1/device/fallback/challenges/<challenge_id>/verify", responses=returns(FallbackVerificationResponse))
+def device_verify_challenge(challenge_id: OpaqueIdPath, body: VerifyChallengeRequest) -> Response[dict[str, Any]]:
+    """The code of a challenge of the token's subject (as POST /v1/fallback/challenges/{id}/verify)."""
+    who = device_caller(app)
+    grant = require_operation(who, "verify", container().now())
+    _own(who, grant.subject_id, challenge_id, ChallengeNotFoundError())
+    return _verify_challenge(who, challenge_id, body)
+
+
+# ---------------------------------------------------------------- end device sessions
 
 
 @lambda_entry(idempotency)

@@ -17,9 +17,12 @@ from facegate.api.docs import returns
 from facegate.api.handler import NO_STORE, lambda_entry, once
 from facegate.api.idempotency import Idempotency
 from facegate.api.images import decode_base64_image
-from facegate.api.resolver import caller, create_resolver, require_scope
+from facegate.api.resolver import caller, create_resolver, device_caller, require_scope
 from facegate.consent.api import PurposeName
 from facegate.core.config import get_settings
+from facegate.core.tenancy import CallerContext
+from facegate.devices.api import DeviceVerificationRequest, StartDeviceLivenessSessionRequest
+from facegate.devices.service import require_operation
 from facegate.liveness.api import (
     LivenessBurst,
     LivenessPolicyView,
@@ -90,7 +93,11 @@ def start_liveness_session(body: StartLivenessSessionRequest) -> Response[dict[s
 
 @app.post("/v1/verifications", responses=returns(VerificationResponse))
 def verify(body: CreateVerificationRequest) -> Response[dict[str, Any]]:
-    who = caller(app, container().tenant_for_client)
+    return _verify(caller(app, container().tenant_for_client), body)
+
+
+def _verify(who: CallerContext, body: CreateVerificationRequest) -> Response[dict[str, Any]]:
+    """POST /v1/verifications and POST /v1/device/verifications (the device's subject and purpose in `body`)."""
     subject = container().subject(who, body.subject_id)
     # A retried request (same Idempotency-Key) gets the first answer and never counts as a second attempt.
 
@@ -113,8 +120,9 @@ def verify(body: CreateVerificationRequest) -> Response[dict[str, Any]]:
             subject_id=parsed.subject_id,
             purpose=parsed.purpose,
             decision=result.decision,  # type: ignore[arg-type]
-            score=result.score,
-            threshold=result.threshold,
+            # Never to a device, whatever the purpose's expose_scores: whoever holds it could hill-climb a fake face.
+            score=result.score if who.device_session is None else None,
+            threshold=result.threshold if who.device_session is None else None,
             security_level=parsed.security_level,
             model_id=result.model_id,
             model_version=result.model_version,
@@ -283,6 +291,33 @@ def review_incident_post(
 
 
 # ---------------------------------------------------------------- end proctoring
+
+
+# ---------------------------------------------------------------- device sessions (issue 15)
+# The device token (functions/authorizer checked it) names the subject and purpose; the services are the tenant
+# routes' own.
+
+
+@app.post("/v1/device/liveness/sessions", responses=returns(LivenessSessionResponse, 201))
+def device_start_liveness_session(body: StartDeviceLivenessSessionRequest) -> Response[dict[str, Any]]:
+    """A challenge for the token's subject and purpose (as POST /v1/liveness/sessions)."""
+    who = device_caller(app)
+    grant = require_operation(who, "liveness", container().now())
+    session = container().liveness.start(who, grant.subject_id, grant.purpose)
+    answer = LivenessSessionResponse.of(session, grant.subject_id)
+    return Response(status_code=201, content_type="application/json", body=answer.model_dump(mode="json"))
+
+
+@app.post("/v1/device/verifications", responses=returns(VerificationResponse))
+def device_verify(body: DeviceVerificationRequest) -> Response[dict[str, Any]]:
+    """1:1 verification of the token's subject for its purpose (as POST /v1/verifications, with result_token)."""
+    who = device_caller(app)
+    grant = require_operation(who, "verify", container().now())
+    request = CreateVerificationRequest(subject_id=grant.subject_id, purpose=grant.purpose, **dict(body))
+    return _verify(who, request)
+
+
+# ---------------------------------------------------------------- end device sessions
 
 
 @lambda_entry(idempotency)

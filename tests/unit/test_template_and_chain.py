@@ -25,6 +25,7 @@ def test_template_declares_what_the_design_names() -> None:
         "MatchingFunction",
         "FallbackFunction",
         "DeletionFunction",
+        "AuthorizerFunction",  # device sessions (issue 15): the Lambda authorizer of /v1/device/...
     }
     for name, resource in resources.items():
         if resource["Type"] == "AWS::DynamoDB::Table":
@@ -43,7 +44,24 @@ def test_every_route_but_public_ones_has_a_scope() -> None:
     routes = routes_from(load_template())
     public = {r.path for r in routes if r.public}
     assert public == {"/v1/health", "/v1/keys", "/v1/openapi.json"}
-    assert all(len(r.scopes) == 1 and r.scopes[0].startswith("facegate/") for r in routes if not r.public)
+    tenant_routes = [r for r in routes if not r.public and r.authorizer is None]
+    assert all(len(r.scopes) == 1 and r.scopes[0].startswith("facegate/") for r in tenant_routes)
+
+
+def test_device_routes_and_only_they_take_the_device_session_authorizer_without_caching() -> None:
+    """Issue 15: every /v1/device/... route is behind the Lambda authorizer, with no tenant scope; no other route is;
+    the authorizer caches nothing (a revoked session must be refused on its next request)."""
+    from facegate.devices.entities import ROUTE_OPERATIONS
+
+    template = load_template()
+    routes = routes_from(template)
+    device = {r.route_key for r in routes if r.authorizer == "DeviceSession"}
+    assert device == {r.route_key for r in routes if r.path.startswith("/v1/device/")}
+    assert device == set(ROUTE_OPERATIONS)
+    assert all(not r.scopes for r in routes if r.authorizer == "DeviceSession")
+    config = template["Resources"]["Api"]["Properties"]["Auth"]["Authorizers"]["DeviceSession"]
+    assert config["Identity"]["ReauthorizeEvery"] == 0 and config["EnableSimpleResponses"] is True
+    assert config["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
 
 
 def test_subject_refs_are_keyed_and_tenant_scoped() -> None:

@@ -11,6 +11,7 @@ import gzip
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
@@ -92,3 +93,58 @@ class JwtAuthorizer:
         if route_scopes and not set(route_scopes) & set(scopes):
             raise AuthError(403, "token lacks the route's scope")
         return claims, scopes
+
+
+# ---------------------------------------------------------------- Lambda REQUEST authorizers (device sessions)
+
+
+@dataclass(frozen=True)
+class LambdaAuthorizer:
+    """An HTTP API Lambda REQUEST authorizer of the template (payload format 2.0, simple responses), as API
+    Gateway runs it with caching off: 401 without the identity source (the function is not called), the
+    function's `isAuthorized` false → 403, an error or another answer → 500; allowed → its `context` goes to the
+    route's function as `requestContext.authorizer.lambda`."""
+
+    name: str
+    function: str  # logical id
+    identity_headers: tuple[str, ...]
+
+    def authorize(self, event: dict[str, Any], invoke: Callable[[str, dict[str, Any]], Any]) -> dict[str, Any]:
+        headers = event.get("headers") or {}
+        identity = [headers.get(h.lower()) for h in self.identity_headers]
+        if not all(identity):
+            raise AuthError(401, "missing identity source")
+        request = {
+            **{k: v for k, v in event.items() if k not in ("body", "isBase64Encoded")},
+            "type": "REQUEST",
+            "routeArn": "arn:aws:execute-api:us-east-1:123456789012:local/$default/"
+            + str(event["routeKey"]).replace(" ", ""),
+            "identitySource": identity,
+        }
+        try:
+            answer = invoke(self.function, request)
+        except Exception as error:  # a crashed authorizer: API Gateway answers 500
+            raise AuthError(500, f"authorizer failed: {error}") from error
+        if not isinstance(answer, dict) or not isinstance(answer.get("isAuthorized"), bool):
+            raise AuthError(500, "authorizer answered no simple response")
+        if not answer["isAuthorized"]:
+            raise AuthError(403, "denied by the authorizer")
+        context = answer.get("context") or {}
+        return dict(context) if isinstance(context, dict) else {}
+
+
+def lambda_authorizers(template: dict[str, Any]) -> dict[str, LambdaAuthorizer]:
+    """The HTTP API's Lambda authorizers by name (those with a FunctionArn; `!GetAtt Fn.Arn` names the function)."""
+    found = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::HttpApi":
+            continue
+        for name, config in resource["Properties"].get("Auth", {}).get("Authorizers", {}).items():
+            arn = config.get("FunctionArn")
+            if not isinstance(arn, dict) or "Fn::GetAtt" not in arn:
+                continue
+            if str(config.get("AuthorizerPayloadFormatVersion")) != "2.0" or not config.get("EnableSimpleResponses"):
+                raise ValueError(f"authorizer {name}: only payload 2.0 with simple responses is emulated")
+            headers = tuple(config.get("Identity", {}).get("Headers", []))
+            found[name] = LambdaAuthorizer(name=name, function=arn["Fn::GetAtt"][0], identity_headers=headers)
+    return found

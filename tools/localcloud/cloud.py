@@ -42,7 +42,11 @@ class StaticJwksClient:
         self._keys = {key["kid"]: jwt.PyJWK.from_dict(key) for key in jwks["keys"]}
 
     def get_signing_key_from_jwt(self, token: str) -> jwt.PyJWK:
-        return self._keys[jwt.get_unverified_header(token)["kid"]]
+        kid = jwt.get_unverified_header(token).get("kid")
+        if kid not in self._keys:
+            # As PyJWKClient does over HTTP: a token of another key (a device token) is an invalid token (401).
+            raise jwt.PyJWKClientError(f"no key with kid {kid!r} in the pool's JWKS")
+        return self._keys[kid]
 
 
 @dataclass

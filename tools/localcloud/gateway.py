@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl
 
-from localcloud.auth import AuthError, JwtAuthorizer
+from localcloud.auth import AuthError, JwtAuthorizer, LambdaAuthorizer, lambda_authorizers
 from localcloud.pool import FunctionSpec, Invocation, LambdaContext, Pools, load_handler_module
 from localcloud.provision import Stack
 from localcloud.template import REPO_ROOT
@@ -32,6 +32,7 @@ class Route:
     scopes: tuple[str, ...]
     public: bool
     pattern: re.Pattern[str] = field(compare=False)
+    authorizer: str | None = None  # the template's authorizer name when the route names one (else the default)
 
     @property
     def route_key(self) -> str:
@@ -62,6 +63,7 @@ def routes_from(template: dict[str, Any]) -> list[Route]:
                     scopes=tuple(auth.get("AuthorizationScopes", [])),
                     public=auth.get("Authorizer") == "NONE",
                     pattern=_pattern(props["Path"]),
+                    authorizer=auth.get("Authorizer") if auth.get("Authorizer") != "NONE" else None,
                 )
             )
     # Like API Gateway: the most specific route wins (fewer path variables first).
@@ -97,6 +99,7 @@ class Gateway:
         self._locks: dict[str, threading.Lock] = {}
         self._globals = stack.template.get("Globals", {}).get("Function", {})
         self.pools: Pools | None = None
+        self.lambda_authorizers: dict[str, LambdaAuthorizer] = lambda_authorizers(stack.template)
         if instances > 0:
             functions = [
                 logical
@@ -153,6 +156,17 @@ class Gateway:
         else:
             return _gateway_error(404, "Not Found")
         jwt_context = None
+        lambda_authorizer = self.lambda_authorizers.get(route.authorizer or "")
+        if lambda_authorizer is not None:
+            # A Lambda REQUEST authorizer (device sessions): invoked like API Gateway does, its context handed on.
+            event = build_event(route, match.groupdict(), method, raw_path, raw_query, headers, body, None)
+            try:
+                context = lambda_authorizer.authorize(event, self.invoke)
+            except AuthError as error:
+                message = {401: "Unauthorized", 403: "Forbidden"}.get(error.status, "Internal Server Error")
+                return _gateway_error(error.status, message)
+            event["requestContext"]["authorizer"] = {"lambda": context}
+            return self._respond(route, event)
         if not route.public:
             try:
                 claims, scopes = self.authorizer.authorize(headers.get("authorization"), list(route.scopes))
@@ -160,6 +174,9 @@ class Gateway:
                 return _gateway_error(error.status, "Unauthorized" if error.status == 401 else "Forbidden")
             jwt_context = {"claims": {k: str(v) for k, v in claims.items()}, "scopes": scopes}
         event = build_event(route, match.groupdict(), method, raw_path, raw_query, headers, body, jwt_context)
+        return self._respond(route, event)
+
+    def _respond(self, route: Route, event: dict[str, Any]) -> HttpResponse:
         result, invocation = self.invoke_recorded(route.function, event)
         response = to_http(result)
         if invocation is not None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import boto3
 
 from localcloud.cloud import LOCAL_ENVIRONMENT, REGION, LocalCloud, start
+from localcloud.demo import DemoBackend
 from localcloud.gateway import MAX_PAYLOAD_BYTES, Gateway
 from localcloud.pool import instances_from_env
 
@@ -32,7 +33,7 @@ class GatewayServer(ThreadingHTTPServer):
     request_queue_size = 1024
 
 
-def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+def make_handler(gateway: Gateway, demo: DemoBackend | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "facegate-localcloud"
@@ -45,6 +46,10 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
                 return
             body = self.rfile.read(length) if length else b""
             url = urlsplit(self.path)
+            if demo is not None and demo.handles(url.path):  # the demo page and its tenant backend (demo.py)
+                reply = demo.handle(self.command, url.path, body)
+                self._reply(reply.status, reply.headers, reply.body)
+                return
             try:
                 response = gateway.handle(self.command, url.path, url.query, dict(self.headers.items()), body)
             except Exception as error:  # the runtime's own failure, as Lambda reports it
@@ -76,6 +81,17 @@ def make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def demo_backend(cloud: LocalCloud, port: int, emulator_endpoint: str) -> DemoBackend:
+    """The demo page's tenant backend: the demo tenant's token (scope verify), the outbox's e-mails."""
+    from localcloud.outbox import collect, fetch
+
+    def outbox() -> list[dict[str, str]]:
+        sent = collect(fetch(emulator_endpoint))
+        return [{"to": m.to, "subject": m.subject, "text": m.text} for m in sent if m.kind == "email"][:5]
+
+    return DemoBackend(f"http://127.0.0.1:{port}", lambda: cloud.token("demo", ("verify",), 600), outbox)
+
+
 def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | None = None) -> None:
     instances = instances_from_env() if instances is None else instances
     moto_port = int(os.environ.get("MOTO_PORT", "4566"))
@@ -95,7 +111,7 @@ def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | Non
     with open(STATE_FILE, "w", encoding="utf-8") as handle:
         json.dump({"moto_endpoint": endpoint, "pool_id": cloud.pool_id, "client_ids": cloud.client_ids}, handle)
 
-    httpd = GatewayServer(("127.0.0.1", port), make_handler(cloud.gateway))
+    httpd = GatewayServer(("127.0.0.1", port), make_handler(cloud.gateway, demo_backend(cloud, port, endpoint)))
     stopping = threading.Event()
 
     def deliver() -> None:
@@ -116,6 +132,7 @@ def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | Non
         print(f"each function runs in up to {instances} instances (LOCALCLOUD_INSTANCES)", flush=True)
     else:
         print("every handler runs in this process, one invocation at a time per function", flush=True)
+    print(f"demo checkout page: http://127.0.0.1:{port}/demo/ (build it with `make sdk-js`)", flush=True)
     print("tenants: demo, other; get a token with `make token` (TENANT=other); Ctrl-C stops", flush=True)
     try:
         httpd.serve_forever()

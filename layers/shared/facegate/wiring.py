@@ -29,6 +29,7 @@ from facegate.matching.dynamo import TemplateRepository
 
 if TYPE_CHECKING:
     from facegate.deletion.service import DeletionService
+    from facegate.devices.service import DeviceSessionService
     from facegate.enrolment.service import EnrolmentService
     from facegate.fallback.budget import OtpGuessBudget, RateLimiter
     from facegate.fallback.challenges import ChallengeService
@@ -304,6 +305,27 @@ class Container:
         )
 
     # ---------------------------------------------------------------- end proctoring
+
+    # ---------------------------------------------------------------- device sessions (facegate.devices)
+    @cached_property
+    def devices(self) -> DeviceSessionService:
+        from facegate.devices.dynamo import DynamoDeviceSessions
+        from facegate.devices.service import DeviceSessionService
+        from facegate.fallback.proofs import ResultTokenReader
+
+        s = self.settings
+        return DeviceSessionService(
+            sessions=DynamoDeviceSessions(s.sessions_table, s.region),
+            signer=self.signer,
+            reader=ResultTokenReader(self.signer.jwks).claims,
+            notices=self.notices,
+            hasher=self.hasher,
+            auditor=self.auditor,
+            issuer=s.issuer,
+            clock=self.now,
+        )
+
+    # ---------------------------------------------------------------- end device sessions
 
     @cached_property
     def attempts(self) -> Any:

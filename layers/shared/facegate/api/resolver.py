@@ -12,12 +12,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from facegate.api import problems
 from facegate.core.errors import (
     ForbiddenError,
+    InvalidDeviceTokenError,
     PayloadTooLargeError,
     TenantUnknownError,
     UnauthorizedError,
     UnsupportedContentTypeError,
 )
-from facegate.core.tenancy import CallerContext
+from facegate.core.tenancy import CallerContext, DeviceSessionGrant
 
 SCOPE_PREFIX = "facegate/"
 
@@ -62,6 +63,9 @@ def caller(app: APIGatewayHttpResolver, tenant_for_client: Callable[[str], str |
     """The verified caller. API Gateway's JWT authorizer has already checked signature, expiry and scope."""
     context = app.current_event.request_context
     authorizer = context.authorizer
+    if authorizer and authorizer.get_lambda:
+        # A device session on a tenant route: never (the gateway puts the JWT authorizer there; defence in depth).
+        raise ForbiddenError("a device session cannot call this route")
     claims = authorizer.jwt_claim if authorizer else None
     if not claims or "client_id" not in claims:
         raise UnauthorizedError()
@@ -73,6 +77,32 @@ def caller(app: APIGatewayHttpResolver, tenant_for_client: Callable[[str], str |
         scope.removeprefix(SCOPE_PREFIX) for scope in (authorizer.jwt_scopes or str(claims.get("scope", "")).split())
     )
     return CallerContext(tenant_id=tenant_id, client_id=client_id, scopes=scopes, request_id=context.request_id)
+
+
+def device_caller(app: APIGatewayHttpResolver) -> CallerContext:
+    """The device caller of a /v1/device/... route: the grant the Lambda authorizer verified (signature, expiry,
+    revocation, the route's operation) and passed as its context. The device has no tenant scope at all."""
+    context = app.current_event.request_context
+    authorizer = context.authorizer
+    granted = authorizer.get_lambda if authorizer else {}
+    try:
+        grant = DeviceSessionGrant(
+            session_id=str(granted["device_session_id"]),
+            tenant_id=str(granted["tenant"]),
+            subject_id=str(granted["subject_id"]),
+            purpose=str(granted["purpose"]),
+            operations=frozenset(str(granted["operations"]).split()),
+            expires_at=int(granted["expires_at"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidDeviceTokenError() from error
+    return CallerContext(
+        tenant_id=grant.tenant_id,
+        client_id=f"device:{grant.session_id}",
+        scopes=frozenset(),
+        request_id=context.request_id,
+        device_session=grant,
+    )
 
 
 def require_scope(caller: CallerContext, scope: str) -> None:

@@ -353,3 +353,20 @@ class IdentityNotVerifiedError(FacegateError):
         "The candidate was not verified live against their enrolment; the session did not start. "
         "Try again or choose a sitting without face processing",
     )
+# ---------------------------------------------------------------- device sessions (facegate.devices)
+
+
+class InvalidDeviceTokenError(FacegateError):
+    status, code, title = 401, "invalid_token", "The device token is missing, malformed or not signed by facegate"
+
+
+class DeviceSessionExpiredError(FacegateError):
+    status, code, title = 401, "device_session_expired", "The device session has expired; ask for a new one"
+
+
+class DeviceSessionRevokedError(FacegateError):
+    status, code, title = 401, "device_session_revoked", "The device session was revoked or no longer exists"
+
+
+class OperationNotAllowedError(FacegateError):
+    status, code, title = 403, "operation_not_allowed", "The device session does not allow this operation"

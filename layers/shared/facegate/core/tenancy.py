@@ -1,8 +1,21 @@
-"""Who is calling (tenant, app client, scopes from the verified JWT claims) and where a subject's data lives."""
+"""Who is calling (tenant, app client, scopes from the verified JWT claims, or a device session) and where a
+subject's data lives."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DeviceSessionGrant:
+    """What a verified device token allows: one subject, one purpose, named operations, until `expires_at`."""
+
+    session_id: str
+    tenant_id: str
+    subject_id: str
+    purpose: str
+    operations: frozenset[str]
+    expires_at: int  # epoch seconds
 
 
 @dataclass(frozen=True)
@@ -11,6 +24,8 @@ class CallerContext:
     client_id: str
     scopes: frozenset[str]
     request_id: str | None = None
+    # Set for a device (a browser or phone holding a device-session token): it has no tenant scopes at all.
+    device_session: DeviceSessionGrant | None = None
 
 
 def subject_pk(tenant_id: str, subject_ref: str) -> str:

@@ -1,0 +1,99 @@
+/** The device's API client: every call carries the device-session token minted by the tenant's backend.
+ * Paths and bodies are typed from the OpenAPI document (openapi-typescript + openapi-fetch). */
+
+import createClient, { type Client } from "openapi-fetch";
+
+import { FacegateError, type RetryOptions, retryingFetch, unwrap } from "./http";
+import type { Locale } from "./i18n";
+import type { components, paths } from "./openapi";
+
+export type Schemas = components["schemas"];
+export type Notice = Schemas["NoticeResponse"];
+export type LivenessSession = Schemas["LivenessSessionResponse"];
+export type Verification = Schemas["VerificationResponse"];
+export type FallbackChallenge = Schemas["ChallengeResponse"];
+export type FallbackVerification = Schemas["FallbackVerificationResponse"];
+export type LivenessBurst = Schemas["LivenessBurst"];
+export type Enrolment = Schemas["EnrolmentResponse"];
+export type DeviceSession = Schemas["DeviceSessionView"];
+export type SecurityLevel = "standard" | "high" | "very_high";
+export type AlternativeMethod = "email_otp" | "sms_otp" | "totp" | "manual_review";
+
+export interface DeviceClientOptions {
+  /** The API's base URL, e.g. https://api.example.com (no trailing /v1). */
+  baseUrl: string;
+  /** The device-session token from the tenant's backend (POST /v1/device-sessions). */
+  token: string;
+  fetch?: typeof fetch;
+  retry?: RetryOptions;
+}
+
+/** One person's device session: notice, consent or refusal, liveness, verification or enrolment, and the
+ * non-face alternative. It can do nothing else (the token allows nothing else). */
+export class DeviceClient {
+  readonly api: Client<paths>;
+
+  constructor(options: DeviceClientOptions) {
+    this.api = createClient<paths>({
+      baseUrl: options.baseUrl.replace(/\/$/, ""),
+      headers: { authorization: `Bearer ${options.token}` },
+      fetch: retryingFetch(options.fetch ?? globalThis.fetch.bind(globalThis), options.retry),
+    });
+  }
+
+  async session(): Promise<DeviceSession> {
+    return unwrap(await this.api.GET("/v1/device/session"));
+  }
+
+  async notice(locale: Locale): Promise<Notice> {
+    return unwrap(await this.api.GET("/v1/device/notice", { params: { query: { locale } } }));
+  }
+
+  /** Records the person's choice on the notice they were shown (its version and digest). */
+  async consent(notice: Notice, decision: "granted" | "refused", locale: Locale): Promise<unknown> {
+    return unwrap(
+      await this.api.POST("/v1/device/consents", {
+        body: {
+          notice_version: notice.version,
+          notice_sha256: notice.sha256,
+          decision,
+          channel: "web",
+          locale,
+          age_band: "adult",
+        },
+      }),
+    );
+  }
+
+  async livenessSession(): Promise<LivenessSession> {
+    return unwrap(await this.api.POST("/v1/device/liveness/sessions", { body: {} }));
+  }
+
+  /** Verifies the person from a burst answering the challenge; `securityLevel` as the tenant chose it. */
+  async verify(burst: LivenessBurst, securityLevel: SecurityLevel = "high"): Promise<Verification> {
+    return unwrap(
+      await this.api.POST("/v1/device/verifications", { body: { liveness: burst, security_level: securityLevel } }),
+    );
+  }
+
+  async enrol(burst: LivenessBurst): Promise<Enrolment> {
+    return unwrap(await this.api.POST("/v1/device/enrolments", { body: { liveness: burst } }));
+  }
+
+  async startAlternative(sessionId: string, method: AlternativeMethod, locale: Locale): Promise<FallbackChallenge> {
+    return unwrap(
+      await this.api.POST("/v1/device/fallback/challenges", { body: { session_id: sessionId, method, locale } }),
+    );
+  }
+
+  async verifyAlternative(challengeId: string, code: string): Promise<FallbackVerification> {
+    return unwrap(
+      await this.api.POST("/v1/device/fallback/challenges/{challenge_id}/verify", {
+        params: { path: { challenge_id: challengeId } },
+        body: { code },
+      }),
+    );
+  }
+}
+
+export { FacegateError };
