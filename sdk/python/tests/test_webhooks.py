@@ -1,4 +1,4 @@
-"""facegate_sdk.webhooks: a tenant verifies deliveries offline (Standard Webhooks signatures, old timestamps refused)."""
+"""facegate_sdk.webhooks: a tenant verifies deliveries offline (Standard Webhooks signatures; old ones refused)."""
 
 from __future__ import annotations
 

@@ -184,7 +184,7 @@ def test_headers_follow_standard_webhooks_and_verify_with_the_library() -> None:
 
 def test_the_backoff_grows_then_hands_over_to_the_dead_letter_queue() -> None:
     waits = [backoff_seconds(n) for n in range(1, MAX_ATTEMPTS + 1)]
-    assert waits[:-1] == list(RETRY_SECONDS) and waits == sorted(waits[:-1]) + [0]
+    assert waits[:-1] == list(RETRY_SECONDS) and waits == [*sorted(waits[:-1]), 0]
     assert waits[-1] == 0  # after the last attempt: straight to the dead-letter queue
     assert all(w < 12 * 3600 for w in waits)  # SQS's visibility limit
     assert backoff_seconds(3, (0, 0, 0)) == 0 and backoff_seconds(1, (7,)) == 7
@@ -294,7 +294,7 @@ def test_fan_out_reaches_the_tenants_endpoints_that_want_the_type_only(world: Wo
 
 
 def test_every_attempt_has_the_same_id_and_body_and_a_fresh_timestamp(world: World) -> None:
-    endpoint, secret = world.service.register(DEMO, URL, ["verification.decided"])
+    endpoint, _ = world.service.register(DEMO, URL, ["verification.decided"])
     world.service.fan_out(event())
     delivery = world.queue.queued[0]
     world.sender.status = 500
@@ -328,15 +328,15 @@ def test_a_dead_endpoint_raises_for_a_retry_and_a_deleted_one_ends_the_delivery(
 
 
 def test_an_endpoint_whose_host_now_resolves_privately_is_not_called(world: World) -> None:
-    endpoint, _ = world.service.register(DEMO, URL, ["verification.decided"])
+    world.service.register(DEMO, URL, ["verification.decided"])
     world.service.fan_out(event())
-    PUBLIC_BEFORE = dict(PUBLIC)
+    public_before = dict(PUBLIC)
     try:
         PUBLIC["hooks.shop.example"] = ["10.0.0.7"]  # DNS changed after registration
         record = world.service.deliver(world.queue.queued[0], attempt=1)
     finally:
         PUBLIC.clear()
-        PUBLIC.update(PUBLIC_BEFORE)
+        PUBLIC.update(public_before)
     assert record.outcome == "refused" and record.error == "url_not_allowed"
     assert world.sender.sent == []
 
