@@ -30,12 +30,15 @@ class Received:
 
 
 class Receiver:
-    """Starts on 127.0.0.1:<port> (0: a free port) in a daemon thread; `url` is its base."""
+    """Starts on 127.0.0.1:<port> (0, or the port taken: a free port) in a daemon thread; `url` is its base."""
 
     def __init__(self, port: int = 0) -> None:
         self._lock = threading.Lock()
         self._received: list[Received] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        try:
+            self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        except OSError:  # the port is taken (another local cloud): any free port, printed at start-up
+            self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
 
