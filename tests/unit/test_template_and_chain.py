@@ -25,6 +25,7 @@ def test_template_declares_what_the_design_names() -> None:
         "MatchingFunction",
         "FallbackFunction",
         "DeletionFunction",
+        "WebhooksFunction",  # issue 15: webhook endpoints and delivery
     }
     for name, resource in resources.items():
         if resource["Type"] == "AWS::DynamoDB::Table":
