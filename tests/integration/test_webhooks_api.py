@@ -8,6 +8,7 @@ import base64
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,8 +20,15 @@ from facegate_sdk.webhooks import WebhookVerificationError, verify_webhook
 from localcloud.cloud import LocalCloud
 from localcloud.receiver import Receiver
 from tests.integration.conftest import Api
-from tests.integration.test_fallback_api import code_in, emails_to, refuse, sender_verified  # noqa: F401
-from tests.integration.test_fallback_api import start_challenge, start_session
+from tests.integration.test_enrolment_api import grant
+from tests.integration.test_fallback_api import (  # noqa: F401
+    code_in,
+    emails_to,
+    refuse,
+    sender_verified,
+    start_challenge,
+    start_session,
+)
 from tests.integration.test_fallback_api import verify as verify_code
 
 pytestmark = pytest.mark.integration
@@ -254,3 +262,65 @@ def test_during_a_rotation_both_secrets_verify_and_after_it_only_the_new_one(
     for old in (first, second):
         with pytest.raises(WebhookVerificationError):
             verify_webhook(after.body.encode(), after.headers, old)
+
+
+# ---------------------------------------------------------------- face: verification decided, liveness failed
+
+
+@pytest.mark.slow
+def test_a_face_verification_and_a_failed_liveness_arrive_signed(
+    api: Api,
+    receiver: Receiver,
+    subject_id: str,
+    endpoints: list[str],
+    enrollable_people: list[list[Path]],
+    shared_dir: Path,
+) -> None:
+    made = register(api, endpoints, f"{receiver.url}/face", ["verification.decided", "liveness.failed"])
+    photos = enrollable_people[5]
+    grant(api, subject_id)
+    enrolled = api.call(
+        "POST",
+        f"/v1/subjects/{subject_id}/enrolments",
+        {"purpose": "checkout", "image": base64.b64encode(photos[0].read_bytes()).decode()},
+    )
+    assert enrolled.status == 201, enrolled.body
+
+    # A face match (a single photo: the seeded checkout purpose's liveness is optional in these tests)
+    probe = {
+        "subject_id": subject_id,
+        "purpose": "checkout",
+        "image": base64.b64encode(photos[1].read_bytes()).decode(),
+    }
+    verified = api.call("POST", "/v1/verifications", probe)
+    assert verified.status == 200 and verified.json["decision"] == "match", verified.body
+
+    # A burst of one still photo: not live
+    still = sorted((shared_dir / "clips" / "turns_a").glob("*.jpg"))[180].read_bytes()
+    session = api.call("POST", "/v1/liveness/sessions", {"subject_id": subject_id, "purpose": "checkout"}).json
+    burst = {
+        "session_id": session["session_id"],
+        "frames": [base64.b64encode(still).decode()] * 20,
+        "timestamps_ms": [k * 100.0 for k in range(20)],
+    }
+    refused = api.call(
+        "POST", "/v1/verifications", {"subject_id": subject_id, "purpose": "checkout", "liveness": burst}
+    )
+    assert refused.status == 200 and refused.json["liveness"]["decision"] != "live", refused.body
+    deliver(api.cloud)
+
+    events = [verify_webhook(r.body.encode(), r.headers, made["secret"]) for r in received(receiver, "/face")]
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        by_type.setdefault(event["type"], []).append(event["data"])
+    face = [d for d in by_type["verification.decided"] if d["verification_id"] == verified.json["verification_id"]]
+    assert (
+        face and face[0]["method"] == "face" and face[0]["decision"] == "match" and face[0]["subject_id"] == subject_id
+    )
+    (failed,) = by_type["liveness.failed"]
+    assert failed["liveness_session_id"] == session["session_id"] and failed["subject_id"] == subject_id
+    assert failed["decision"] == refused.json["liveness"]["decision"] and failed["reasons"]
+    # The refused verification is decided too (a no_match, with the liveness decision), and no event has a score
+    decided = [d for d in by_type["verification.decided"] if d["verification_id"] == refused.json["verification_id"]]
+    assert decided and decided[0]["decision"] == "no_match" and decided[0]["liveness"] == failed["decision"]
+    assert not any({"score", "threshold"} & d.keys() for ds in by_type.values() for d in ds)
