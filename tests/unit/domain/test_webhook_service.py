@@ -289,6 +289,16 @@ def test_fan_out_reaches_the_tenants_endpoints_that_want_the_type_only(world: Wo
     # The same event again (a republished event) is the same message: receivers deduplicate on webhook-id
     world.service.fan_out(event())
     assert world.queue.queued[1].message_id == delivery.message_id == message_id("verification-abc")
+    # A publisher without event_id (proctoring): the same content published twice is one message, another is not
+    world.service.register(DEMO, URL, ["proctoring.incident_opened"])
+    incident = {"tenant_id": "demo", "session_id": "s1", "incident_id": "face_absent-30", "type": "face_absent"}
+    for eb_id in ("eb-7", "eb-8"):
+        world.service.fan_out({"id": eb_id, "detail-type": "ProctoringIncidentOpened", "detail": incident})
+    world.service.fan_out(
+        {"id": "eb-9", "detail-type": "ProctoringIncidentOpened", "detail": {**incident, "incident_id": "x-1"}}
+    )
+    a, b, c = (d.message_id for d in world.queue.queued[-3:])
+    assert a == b != c
     assert world.service.fan_out(event("SomethingElse")) == 0
     assert world.service.fan_out(event(tenant="nobody")) == 0
 

@@ -54,6 +54,13 @@ def message_id(event_id: str) -> str:
     return "msg_" + hashlib.sha256(event_id.encode()).hexdigest()[:32]
 
 
+def content_id(detail_type: str, detail: dict[str, Any]) -> str:
+    """For a publisher that sets no `event_id` (proctoring): the event's own content, so that the same event
+    published again (a retried batch) keeps its `webhook-id`, which EventBridge's per-put id would not."""
+    canonical = json.dumps([detail_type, detail], sort_keys=True, separators=(",", ":"), default=str)
+    return "content-" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
 class WebhookService:
     def __init__(
         self,
@@ -158,7 +165,7 @@ class WebhookService:
         wanted = [e for e in self._endpoints.all_for_tenant(str(tenant_id)) if e.wants(event_type)]
         if not wanted:
             return 0
-        event_id = str(detail.get("event_id") or event.get("id"))
+        event_id = str(detail.get("event_id") or content_id(str(event.get("detail-type")), detail))
         body = json.dumps(
             {
                 "type": event_type,
