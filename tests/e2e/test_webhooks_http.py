@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[RunningCloud]:
-    with running(instances=0) as local:
+    with running() as local:  # as `make run`: each function in worker processes
         yield local
 
 
