@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,15 @@ def test_endpoints_are_admin_tenant_scoped_and_their_urls_checked(api: Api, endp
     assert all("secret" not in e for e in listed)  # shown once, at creation
     assert api.call("GET", f"/v1/webhooks/endpoints/{made['endpoint_id']}", tenant="other").status == 404
     assert api.call("DELETE", f"/v1/webhooks/endpoints/{made['endpoint_id']}", tenant="other").status == 404
+
+    # A rotation with the default window: the old secret signs for 24 more hours
+    rotated = api.call("POST", f"/v1/webhooks/endpoints/{made['endpoint_id']}/rotate-secret", {})
+    assert rotated.status == 200 and rotated.json["secret"] != made["secret"], rotated.body
+    ends = datetime.fromisoformat(rotated.json["rotation_ends_at"].replace("Z", "+00:00"))
+    assert timedelta(hours=23) < ends - utcnow() <= timedelta(hours=24)
+    assert rotated.headers.get("cache-control") == "no-store"
+    too_long = {"window_seconds": 8 * 24 * 3600}
+    assert api.call("POST", f"/v1/webhooks/endpoints/{made['endpoint_id']}/rotate-secret", too_long).status == 422
 
     # Without the admin scope the gateway refuses
     token = api.cloud.token("demo", scopes=("verify",))

@@ -264,6 +264,16 @@ def test_during_a_rotation_both_secrets_sign_and_after_it_only_the_new_one(world
     assert verify_webhook(body, headers, newest) and not signatures_by(new, headers, body)
 
 
+def test_rotations_in_quick_succession_keep_at_most_three_signing_secrets(world: World) -> None:
+    endpoint, first = world.service.register(DEMO, URL, ["verification.decided"])
+    secrets = [first] + [world.service.rotate(DEMO, endpoint.endpoint_id)[1] for _ in range(4)]
+    world.service.fan_out(event())
+    world.service.deliver(world.queue.queued[-1], attempt=1)
+    _, body, headers = world.sender.sent[-1]
+    assert len(headers["webhook-signature"].split(" ")) == 3
+    assert [signatures_by(s, headers, body) for s in secrets] == [False, False, True, True, True]
+
+
 def test_a_rotation_that_lost_a_race_is_a_conflict(world: World) -> None:
     endpoint, _ = world.service.register(DEMO, URL, ["verification.decided"])
     stale = world.endpoints.get("demo", endpoint.endpoint_id)

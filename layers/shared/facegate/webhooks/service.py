@@ -41,6 +41,7 @@ from facegate.webhooks.entities import (
 )
 from facegate.webhooks.ports import DeliveryLog, DeliveryQueue, EndpointStore, Sender, UrlPolicy
 
+MAX_SIGNING_SECRETS = 3
 # Never forwarded in a webhook's data, whatever a publisher put in its detail.
 INTERNAL_FIELDS = frozenset({"tenant_id", "event_id", "subject_ref"})
 
@@ -137,7 +138,11 @@ class WebhookService:
         secret = signing.new_secret()
         rotated = replace(
             endpoint,
-            secrets=[*(s for s in kept if s.signs_at(now)), self._seal(endpoint, secret, now)],
+            # At most MAX_SIGNING_SECRETS sign at once (rotations in quick succession keep the newest).
+            secrets=[
+                *[s for s in kept if s.signs_at(now)][-(MAX_SIGNING_SECRETS - 1) :],
+                self._seal(endpoint, secret, now),
+            ],
             version=endpoint.version + 1,
         )
         if not self._endpoints.replace_secrets(rotated, endpoint.version):
