@@ -17,7 +17,7 @@ BASELINE ?= main
 export MOTO_PORT ?= 4566
 export PORT ?= 3000
 
-.PHONY: sdk-js help run test fuzz token outbox lint format build validate bench bench-api bench-cold bench-track eval models openapi clean
+.PHONY: sdk-js help run test fuzz token outbox webhooks lint format build validate bench bench-api bench-cold bench-track eval models openapi clean
 
 help:
 	@echo "make run       start the local cloud on http://127.0.0.1:$(PORT) (LOCALCLOUD_INSTANCES=3 workers per function)"
@@ -25,6 +25,7 @@ help:
 	@echo "make fuzz      contract fuzzing (schemathesis) of a local cloud of its own against /v1/openapi.json"
 	@echo "make token     print a bearer token for a local tenant (TENANT=demo|other)"
 	@echo "make outbox    print the e-mails and text messages the local cloud sent (newest first)"
+	@echo "make webhooks  print the webhooks the local cloud delivered to its receiver (newest first)"
 	@echo "make lint      ruff + mypy + import-linter;  make validate: sam validate --lint;  make build: sam build"
 
 $(VENV)/.installed: $(REQS)
@@ -54,6 +55,10 @@ token: $(VENV)/.installed
 
 outbox: $(VENV)/.installed
 	@$(PY) -m localcloud.outbox
+
+# The webhooks the local cloud delivered to its receiver (started by `make run`), newest first.
+webhooks: $(VENV)/.installed
+	@$(PY) -m localcloud.webhooks
 
 test: $(VENV)/.installed sdk-js
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -20,7 +20,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT = REPO / "layers" / "shared" / "facegate" / "openapi.json"
-FUNCTIONS = ("consent", "embedding", "matching", "fallback", "deletion")
+FUNCTIONS = ("consent", "embedding", "matching", "fallback", "deletion", "webhooks")
 PLACEHOLDER_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "TENANTS_TABLE": "tenants",

@@ -33,7 +33,7 @@ ENV = {
 }
 
 
-@pytest.mark.parametrize("function", ["consent", "fallback", "deletion"])
+@pytest.mark.parametrize("function", ["consent", "fallback", "deletion", "webhooks"])
 def test_light_functions_do_not_load_the_face_engine(function: str) -> None:
     paths = [str(REPO / "layers" / "shared"), str(REPO / "layers" / "model")]
     env = {**ENV, "PYTHONPATH": ":".join(paths), "PATH": "/usr/bin:/bin"}

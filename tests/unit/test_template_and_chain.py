@@ -26,6 +26,7 @@ def test_template_declares_what_the_design_names() -> None:
         "FallbackFunction",
         "DeletionFunction",
         "AuthorizerFunction",  # device sessions (issue 15): the Lambda authorizer of /v1/device/...
+        "WebhooksFunction",  # issue 15: webhook endpoints and delivery
     }
     for name, resource in resources.items():
         if resource["Type"] == "AWS::DynamoDB::Table":

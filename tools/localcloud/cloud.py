@@ -163,6 +163,21 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
+# -- webhooks: the local cloud delivers to its own receiver on 127.0.0.1 over http (deployed: https, public hosts)
+LOCAL_FUNCTION_SETTINGS: dict[str, dict[str, str]] = {"WebhooksFunction": {"WEBHOOK_ALLOW_LOCAL_HTTP": "true"}}
+
+
+def with_local_settings(env_vars: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The local cloud's own settings under the caller's overrides (theirs win)."""
+    merged = {scope: dict(values) for scope, values in LOCAL_FUNCTION_SETTINGS.items()}
+    for scope, values in env_vars.items():
+        merged.setdefault(scope, {}).update(values)
+    return merged
+
+
+# -- end webhooks
+
+
 def create_tenant_clients(session: boto3.session.Session, pool_id: str) -> dict[str, str]:
     cognito = session.client("cognito-idp", region_name=REGION)
     return {tenant: create_client(cognito, pool_id, tenant) for tenant in TENANTS}
@@ -184,7 +199,7 @@ def start(
     for key, value in LOCAL_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
     stack = Provisioner(session, REGION).deploy()
-    stack.env_overrides = env_vars or {}
+    stack.env_overrides = with_local_settings(env_vars or {})
     from localcloud.outbox import verify_senders
 
     verify_senders(session, stack)  # the emulated SES sends only from verified identities

@@ -32,6 +32,7 @@ def free_port() -> int:
 @dataclass
 class RunningCloud:
     base: str  # http://127.0.0.1:<PORT>
+    receiver: str  # the webhook receiver, http://127.0.0.1:<WEBHOOK_RECEIVER_PORT>
     env: dict[str, str]  # the environment it runs with (MOTO_PORT, PORT, ...): `localcloud token` needs it
     process: subprocess.Popen[bytes]
     log: Path  # its stdout and stderr
@@ -59,6 +60,7 @@ def running(
     env.update(
         MOTO_PORT=str(free_port()),
         PORT=str(free_port()),
+        WEBHOOK_RECEIVER_PORT=str(free_port()),
         PYTHONPATH=os.pathsep.join(str(REPO_ROOT / p) for p in ("layers/shared", "layers/model", "tools")),
     )
     env.pop("AWS_ENDPOINT_URL", None)
@@ -82,7 +84,13 @@ def running(
         stdin=subprocess.DEVNULL,
     )
     os.close(log_fd)
-    cloud = RunningCloud(f"http://127.0.0.1:{env['PORT']}", env, process, Path(log_name))
+    cloud = RunningCloud(
+        f"http://127.0.0.1:{env['PORT']}",
+        f"http://127.0.0.1:{env['WEBHOOK_RECEIVER_PORT']}",
+        env,
+        process,
+        Path(log_name),
+    )
     try:
         deadline = time.monotonic() + startup_timeout_s
         while True:

@@ -108,8 +108,21 @@ def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | Non
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     session = boto3.session.Session(region_name=REGION)
     cloud: LocalCloud = start(session, emulator_endpoint=endpoint, instances=instances, env_vars=env_vars)
+    # -- webhooks: the local receiver tenants' endpoints can point at (`make webhooks` prints what it got)
+    from localcloud.receiver import Receiver
+
+    receiver = Receiver(int(os.environ.get("WEBHOOK_RECEIVER_PORT", "3001"))).start()
+    # -- end webhooks
     with open(STATE_FILE, "w", encoding="utf-8") as handle:
-        json.dump({"moto_endpoint": endpoint, "pool_id": cloud.pool_id, "client_ids": cloud.client_ids}, handle)
+        json.dump(
+            {
+                "moto_endpoint": endpoint,
+                "pool_id": cloud.pool_id,
+                "client_ids": cloud.client_ids,
+                "webhook_receiver": receiver.url,
+            },
+            handle,
+        )
 
     httpd = GatewayServer(("127.0.0.1", port), make_handler(cloud.gateway, demo_backend(cloud, port, endpoint)))
     stopping = threading.Event()
@@ -134,6 +147,10 @@ def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | Non
         print("every handler runs in this process, one invocation at a time per function", flush=True)
     print(f"demo checkout page: http://127.0.0.1:{port}/demo/ (build it with `make sdk-js`)", flush=True)
     print("tenants: demo, other; get a token with `make token` (TENANT=other); Ctrl-C stops", flush=True)
+    print(
+        f"webhook receiver: {receiver.url} (register e.g. {receiver.url}/demo; `make webhooks` shows deliveries)",
+        flush=True,
+    )
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:
@@ -142,6 +159,7 @@ def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | Non
         stopping.set()
         httpd.server_close()
         cloud.gateway.close()
+        receiver.stop()
         emulator.stop()
         if os.path.exists(STATE_FILE):
             os.remove(STATE_FILE)

@@ -19,6 +19,7 @@ from facegate.core.clock import utcnow
 from facegate.core.config import FallbackSettings, Settings, get_settings
 from facegate.core.dynamo import AuditRepository, use_client_limits
 from facegate.core.eventbridge import EventPublisher
+from facegate.core.events import DomainEvents
 from facegate.core.hashing import Subject, SubjectHasher
 from facegate.core.kms import EnvelopeCipher, KmsSigner
 from facegate.core.s3 import UploadStore
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from facegate.matching.verification import VerificationService
     from facegate.proctoring.dynamo import DynamoProctoringSessions
     from facegate.proctoring.service import ProctoringService
+    from facegate.webhooks.service import WebhookService
 
 TENANT_CACHE_SECONDS = 300
 
@@ -244,6 +246,7 @@ class Container:
             results=ResultIssuer(self.signer, s.issuer),
             auditor=self.auditor,
             liveness=self.liveness,
+            events=self.domain_events("facegate.matching"),
         )
 
     # ---------------------------------------------------------------- liveness (facegate.liveness)
@@ -267,6 +270,7 @@ class Container:
             auditor=self.auditor,
             engine=engine,
             clock=self.now,
+            events=self.domain_events("facegate.liveness"),
         )
 
     # ---------------------------------------------------------------- end liveness
@@ -370,6 +374,7 @@ class Container:
             end_overdue_enrolments=lambda: self.enrolments.end_overdue(),
             clock=self.now,
             more=[self.proctoring_sessions],  # proctoring sessions and incidents (facegate.proctoring)
+            events=self.domain_events("facegate.deletion"),
         )
 
     def retry_later(self, queue_url: str, receipt_handle: str, receive_count: int) -> None:
@@ -397,6 +402,46 @@ class Container:
     @cached_property
     def fallback(self) -> Fallback:
         return Fallback(self, self.settings.fallback)
+
+    # ---------------------------------------------------------------- webhooks (facegate.webhooks)
+    def domain_events(self, source: str) -> DomainEvents:
+        """Announcements of one source onto the bus (webhooks' events; best effort, see facegate.core.events)."""
+        return DomainEvents(EventPublisher(self.events_client, self.settings.event_bus_name, source))
+
+    @cached_property
+    def events_client(self) -> Any:
+        return self.client("events")
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        from facegate.webhooks.dynamo import WebhookDeliveryLog, WebhookEndpointRepository
+        from facegate.webhooks.sender import HttpSender
+        from facegate.webhooks.service import WebhookService
+        from facegate.webhooks.sqs import SqsDeliveryQueue
+        from facegate.webhooks.urls import PublicUrlPolicy
+
+        s = self.settings
+        return WebhookService(
+            endpoints=WebhookEndpointRepository(s.webhooks_table, s.region),
+            log=WebhookDeliveryLog(s.webhooks_table, s.region),
+            queue=SqsDeliveryQueue(self.sqs, s.webhook_queue_url),
+            sender=HttpSender(),
+            urls=PublicUrlPolicy(allow_local=s.webhook_allow_local_http),
+            cipher=self.cipher,
+            auditor=self.auditor,
+            clock=self.now,
+        )
+
+    def webhook_retry_later(self, receipt_handle: str, attempt: int) -> int:
+        """Bring a failed delivery back after the backoff of its attempt (WEBHOOK_RETRY_SECONDS overrides it)."""
+        from facegate.webhooks import sqs as queue
+        from facegate.webhooks.entities import RETRY_SECONDS
+
+        text = self.settings.webhook_retry_seconds
+        schedule = tuple(int(x) for x in text.split(",")) if text else RETRY_SECONDS
+        return queue.delay_redelivery(self.sqs, self.settings.webhook_queue_url, receipt_handle, attempt, schedule)
+
+    # ---------------------------------------------------------------- end webhooks
 
 
 @dataclass
@@ -495,6 +540,7 @@ class Fallback:
             results=ResultIssuer(self.shared.signer, s.issuer, self.now),
             auditor=self.shared.auditor,
             clock=self.now,
+            events=self.shared.domain_events("facegate.fallback"),
         )
 
     @cached_property

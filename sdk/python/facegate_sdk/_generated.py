@@ -142,6 +142,12 @@ class CreateVerificationRequest(TypedDict):
     liveness: NotRequired[LivenessBurst | Literal['off', 'advisory']]
 
 
+class CreateWebhookEndpointRequest(TypedDict):
+    url: str
+    events: list[Literal['verification.decided', 'liveness.failed', 'proctoring.incident_opened', 'proctoring.report_ready', 'erasure.completed']]
+    description: NotRequired[str | None]
+
+
 class DecideReviewRequest(TypedDict):
     decision: Literal['approved', 'rejected']
     reason_code: NotRequired[str | None]
@@ -481,6 +487,10 @@ class ReviewResponse(TypedDict):
     decided_at: NotRequired[str | None]
 
 
+class RotateWebhookSecretRequest(TypedDict):
+    window_seconds: NotRequired[int]
+
+
 class SessionResponse(TypedDict):
     session_id: str
     purpose: str
@@ -587,6 +597,44 @@ class VerificationResponse(TypedDict):
 
 class VerifyChallengeRequest(TypedDict):
     code: NotRequired[str | None]
+
+
+class WebhookAttemptResponse(TypedDict):
+    message_id: str
+    event_type: Literal['verification.decided', 'liveness.failed', 'proctoring.incident_opened', 'proctoring.report_ready', 'erasure.completed']
+    attempt: int
+    outcome: Literal['delivered', 'failed', 'refused', 'endpoint_gone']
+    at: str
+    status_code: NotRequired[int | None]
+    error: NotRequired[str | None]
+
+
+class WebhookAttemptsResponse(TypedDict):
+    endpoint_id: str
+    attempts: list[WebhookAttemptResponse]
+
+
+class WebhookEndpointCreatedResponse(TypedDict):
+    endpoint_id: str
+    url: str
+    events: list[Literal['verification.decided', 'liveness.failed', 'proctoring.incident_opened', 'proctoring.report_ready', 'erasure.completed']]
+    description: NotRequired[str | None]
+    created_at: str
+    rotation_ends_at: NotRequired[str | None]
+    secret: str
+
+
+class WebhookEndpointResponse(TypedDict):
+    endpoint_id: str
+    url: str
+    events: list[Literal['verification.decided', 'liveness.failed', 'proctoring.incident_opened', 'proctoring.report_ready', 'erasure.completed']]
+    description: NotRequired[str | None]
+    created_at: str
+    rotation_ends_at: NotRequired[str | None]
+
+
+class WebhookEndpointsResponse(TypedDict):
+    endpoints: list[WebhookEndpointResponse]
 
 
 class Operations:
@@ -780,11 +828,37 @@ class Operations:
         """POST /v1/verifications (tenant token, scope facegate/verify)."""
         return self._call('POST', '/v1/verifications', {}, {}, body, (200,), idempotency_key)
 
+    def list_endpoints(self) -> WebhookEndpointsResponse:
+        """GET /v1/webhooks/endpoints (tenant token, scope facegate/admin)."""
+        return self._call('GET', '/v1/webhooks/endpoints', {}, {}, None, (200,))
+
+    def create_endpoint(self, body: CreateWebhookEndpointRequest, *, idempotency_key: str | None = None) -> WebhookEndpointCreatedResponse:
+        """POST /v1/webhooks/endpoints (tenant token, scope facegate/admin)."""
+        return self._call('POST', '/v1/webhooks/endpoints', {}, {}, body, (201,), idempotency_key)
+
+    def delete_endpoint(self, endpoint_id: str, *, idempotency_key: str | None = None) -> None:
+        """DELETE /v1/webhooks/endpoints/{endpoint_id} (tenant token, scope facegate/admin)."""
+        self._call('DELETE', '/v1/webhooks/endpoints/{endpoint_id}', {'endpoint_id': endpoint_id}, {}, None, (204,), idempotency_key)
+
+    def get_endpoint(self, endpoint_id: str) -> WebhookEndpointResponse:
+        """GET /v1/webhooks/endpoints/{endpoint_id} (tenant token, scope facegate/admin)."""
+        return self._call('GET', '/v1/webhooks/endpoints/{endpoint_id}', {'endpoint_id': endpoint_id}, {}, None, (200,))
+
+    def list_attempts(self, endpoint_id: str, *, limit: int | None = None) -> WebhookAttemptsResponse:
+        """GET /v1/webhooks/endpoints/{endpoint_id}/attempts (tenant token, scope facegate/admin)."""
+        return self._call('GET', '/v1/webhooks/endpoints/{endpoint_id}/attempts', {'endpoint_id': endpoint_id}, {'limit': limit}, None, (200,))
+
+    def rotate_secret(self, endpoint_id: str, body: RotateWebhookSecretRequest, *, idempotency_key: str | None = None) -> WebhookEndpointCreatedResponse:
+        """POST /v1/webhooks/endpoints/{endpoint_id}/rotate-secret (tenant token, scope facegate/admin)."""
+        return self._call('POST', '/v1/webhooks/endpoints/{endpoint_id}/rotate-secret', {'endpoint_id': endpoint_id}, {}, body, (200,), idempotency_key)
+
 
 OPERATIONS: dict[str, tuple[str, str]] = {
     'compliance_report': ('GET', '/v1/compliance/report'),
     'configure_purpose': ('PUT', '/v1/purposes/{purpose}'),
+    'create_endpoint': ('POST', '/v1/webhooks/endpoints'),
     'decide_review': ('POST', '/v1/fallback/reviews/{review_id}/decision'),
+    'delete_endpoint': ('DELETE', '/v1/webhooks/endpoints/{endpoint_id}'),
     'device_notice': ('GET', '/v1/device/notice'),
     'device_record_consent': ('POST', '/v1/device/consents'),
     'device_session': ('GET', '/v1/device/session'),
@@ -798,6 +872,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     'get_challenge': ('GET', '/v1/fallback/challenges/{challenge_id}'),
     'get_consents': ('GET', '/v1/subjects/{subject_id}/consents'),
     'get_deletion': ('GET', '/v1/deletions/{deletion_id}'),
+    'get_endpoint': ('GET', '/v1/webhooks/endpoints/{endpoint_id}'),
     'get_enrolment': ('GET', '/v1/subjects/{subject_id}/enrolments/{enrolment_id}'),
     'get_history': ('GET', '/v1/subjects/{subject_id}/consents/history'),
     'get_notice': ('GET', '/v1/notices/{purpose}'),
@@ -806,6 +881,8 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     'get_session': ('GET', '/v1/verification-sessions/{session_id}'),
     'health': ('GET', '/v1/health'),
     'identify': ('POST', '/v1/identifications'),
+    'list_attempts': ('GET', '/v1/webhooks/endpoints/{endpoint_id}/attempts'),
+    'list_endpoints': ('GET', '/v1/webhooks/endpoints'),
     'mint_device_session': ('POST', '/v1/device-sessions'),
     'model_calibration': ('GET', '/v1/models/calibration'),
     'openapi': ('GET', '/v1/openapi.json'),
@@ -815,6 +892,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     'review_incident': ('PUT', '/v1/proctoring/sessions/{session_id}/incidents/{incident_id}/review'),
     'review_incident_post': ('POST', '/v1/proctoring/sessions/{session_id}/incidents/{incident_id}/review'),
     'revoke_device_session': ('DELETE', '/v1/device-sessions/{device_session_id}'),
+    'rotate_secret': ('POST', '/v1/webhooks/endpoints/{endpoint_id}/rotate-secret'),
     'set_up_totp': ('POST', '/v1/subjects/{subject_id}/totp'),
     'start_challenge': ('POST', '/v1/fallback/challenges'),
     'start_enrolment': ('POST', '/v1/subjects/{subject_id}/enrolments'),

@@ -89,6 +89,14 @@ class Settings(BaseModel):
     client_read_timeout: float = Field(ClientLimits.read_timeout, alias="CLIENT_READ_TIMEOUT_SECONDS", gt=0)
     client_max_attempts: int = Field(ClientLimits.max_attempts, alias="CLIENT_MAX_ATTEMPTS", ge=1, le=10)
 
+    # -- webhooks (issue 15): endpoints and delivery log, the queue of deliveries, the local cloud's http receiver
+    webhooks_table: str = Field("", alias="WEBHOOKS_TABLE")
+    webhook_queue_url: str = Field("", alias="WEBHOOK_QUEUE_URL")
+    webhook_allow_local_http: bool = Field(False, alias="WEBHOOK_ALLOW_LOCAL_HTTP")
+    # Seconds to wait after each failed attempt, comma-separated (empty: facegate.webhooks.entities.RETRY_SECONDS).
+    webhook_retry_seconds: str = Field("", alias="WEBHOOK_RETRY_SECONDS", pattern=r"^(\d+(,\d+)*)?$")
+    # -- end webhooks
+
     fallback: FallbackSettings = Field(default_factory=lambda: FallbackSettings.model_validate({}))
 
     @model_validator(mode="before")

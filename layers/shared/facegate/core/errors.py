@@ -370,3 +370,27 @@ class DeviceSessionRevokedError(FacegateError):
 
 class OperationNotAllowedError(FacegateError):
     status, code, title = 403, "operation_not_allowed", "The device session does not allow this operation"
+# -- webhooks (issue 15)
+class WebhookEndpointNotFoundError(FacegateError):
+    status, code, title = 404, "webhook_endpoint_not_found", "The tenant has no such webhook endpoint"
+
+
+class WebhookUrlNotAllowedError(FacegateError):
+    status, code, title = (
+        422,
+        "webhook_url_not_allowed",
+        "The webhook URL must be https and reach a public address (no private, loopback or link-local network)",
+    )
+
+
+class WebhookEndpointLimitError(FacegateError):
+    status, code, title = 409, "webhook_endpoint_limit", "The tenant has as many webhook endpoints as allowed"
+
+
+class WebhookDeliveryError(FacegateError):
+    """No answer from the endpoint (timeout, refused connection, TLS): the delivery is retried later."""
+
+    status, code, title = 502, "webhook_delivery_failed", "The webhook endpoint did not answer"
+
+
+# -- end webhooks

@@ -23,6 +23,7 @@ from typing import Any
 from facegate.core.audit import Auditor
 from facegate.core.clock import iso, utcnow
 from facegate.core.errors import DeletionNotFoundError
+from facegate.core.events import DomainEvents
 from facegate.core.hashing import Subject
 from facegate.core.observability import count, logger
 from facegate.core.ports import Signer
@@ -64,8 +65,10 @@ class DeletionService:
         end_consents: EndConsents | None = None,
         clock: Callable[[], datetime] = utcnow,
         more: Sequence[SubjectData] = (),
+        events: DomainEvents | None = None,
     ) -> None:
         self._more = list(more)  # capabilities' own stores (proctoring), reached by their repositories
+        self._events = events  # webhooks: erasure.completed
         self._gallery_discard = gallery_discard
         self._end_overdue_enrolments = end_overdue_enrolments
         self._end_consents = end_consents
@@ -229,6 +232,8 @@ class DeletionService:
         self._auditor.record(caller, "erasure.completed", "ok", ref, ",".join(purposes or []) or None, **counts)
         count("SubjectErased" if job.scope == "subject" else "PurposeErased")
         logger.info("erasure completed", deletion_id=job.deletion_id, scope=job.scope)
+        if self._events is not None:
+            self._events.erasure_completed(tenant_id, job.deletion_id, job.scope, purposes, job.completed_at or "")
         job.subject_ref = None
         return job
 

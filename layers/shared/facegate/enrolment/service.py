@@ -116,7 +116,8 @@ class EnrolmentService:
             raise ConsentRequiredError(f"the subject has no active consent for '{purpose}'")
         if image is not None and len(image) > self._uploads.max_bytes:
             raise ImageTooLargeError(f"the image may be at most {self._uploads.max_bytes} bytes")
-        live = self._live_template(caller, ref, purpose, image, liveness)  # liveness hook (facegate.liveness)
+        # liveness hook (facegate.liveness)
+        live = self._live_template(caller, ref, purpose, image, liveness, subject.id)
         now = self._clock()
         # Inline: processed in this request. Presigned: the upload may come until the URL expires.
         inline = image is not None or live is not None
@@ -153,7 +154,13 @@ class EnrolmentService:
     # -- liveness hook (facegate.liveness)
 
     def _live_template(
-        self, caller: CallerContext, ref: str, purpose: str, image: bytes | None, liveness: LivenessProof | None
+        self,
+        caller: CallerContext,
+        ref: str,
+        purpose: str,
+        image: bytes | None,
+        liveness: LivenessProof | None,
+        subject_id: str | None = None,
     ) -> EngineTemplate | None:
         """The template of a live burst's best frontal frame (a reference photo must not be a photo of a photo);
         None for a single photo or an upload, which only a purpose with an optional liveness policy accepts."""
@@ -167,7 +174,9 @@ class EnrolmentService:
         self._liveness.require(caller, purpose, liveness)
         if liveness is None:
             return None
-        checked = self._liveness.judge(caller, self._liveness.claim(caller, ref, purpose, liveness))
+        checked = self._liveness.judge(
+            caller, self._liveness.claim(caller, ref, purpose, liveness), subject_id=subject_id
+        )
         if checked.template is None:
             count("EnrolmentRefused", reason="liveness_failed")
             raise LivenessFailedError(

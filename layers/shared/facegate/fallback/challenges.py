@@ -30,6 +30,7 @@ from facegate.core.errors import (
     SessionNotFoundError,
     SessionUsedError,
 )
+from facegate.core.events import DomainEvents
 from facegate.core.observability import count, logger
 from facegate.core.ports import Cipher
 from facegate.core.results import ResultIssuer
@@ -98,7 +99,9 @@ class ChallengeService:
         results: ResultIssuer,
         auditor: Auditor,
         clock: Clock = utcnow,
+        events: DomainEvents | None = None,
     ) -> None:
+        self._events = events  # webhooks: verification.decided
         self._sessions = sessions
         self._challenges = challenges
         self._totp = totp
@@ -438,6 +441,16 @@ class ChallengeService:
             verification_id=verification_id,
         )
         count("FallbackVerified" if decision == "match" else "FallbackNotVerified", method=challenge.method)
+        if self._events is not None:
+            self._events.verification_decided(
+                session.tenant_id,
+                subject_id,
+                session.purpose,
+                method=challenge.method,
+                decision=decision,
+                verification_id=verification_id,
+                decided_at=int(claims["iat"]),
+            )
         logger.info("fallback decided", subject_ref=session.subject_ref, method=challenge.method, decision=decision)
         return FallbackResult(
             verification_id=verification_id,

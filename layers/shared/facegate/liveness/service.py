@@ -26,6 +26,7 @@ from facegate.core.errors import (
     LivenessSessionMismatchError,
     LivenessSessionUsedError,
 )
+from facegate.core.events import DomainEvents
 from facegate.core.hashing import SubjectHasher
 from facegate.core.observability import count, logger
 from facegate.core.tenancy import CallerContext
@@ -76,7 +77,9 @@ class LivenessService:
         engine: Callable[[], LivenessEngine],
         clock: Callable[[], datetime] = utcnow,
         challenge: Callable[[], tuple[str, ...]] = random_challenge,
+        events: DomainEvents | None = None,
     ) -> None:
+        self._events = events  # webhooks: liveness.failed
         self._sessions = sessions
         self._policies = policies
         self._notices = notices
@@ -128,8 +131,9 @@ class LivenessService:
             raise LivenessSessionUsedError()  # the write was refused, so someone used it
         return ClaimedBurst(replace(session, status="used"), images, list(proof.timestamps_ms))
 
-    def judge(self, caller: CallerContext, burst: ClaimedBurst) -> LivenessOutcome:
-        """The engine's decision on a claimed burst (audited with its reasons; numbers only in the log)."""
+    def judge(self, caller: CallerContext, burst: ClaimedBurst, subject_id: str | None = None) -> LivenessOutcome:
+        """The engine's decision on a claimed burst (audited with its reasons; numbers only in the log). A burst
+        that is not live is announced (liveness.failed, with the tenant's subject id when the caller has it)."""
         session = burst.session
         judgement = self._engine().judge(burst.images, burst.timestamps_ms, session.actions)
         self._auditor.record(
@@ -150,6 +154,15 @@ class LivenessService:
             reasons=judgement.reasons,
             details=judgement.details,
         )
+        if self._events is not None and not judgement.live:
+            self._events.liveness_failed(
+                caller.tenant_id,
+                session.purpose,
+                session.session_id,
+                judgement.decision,
+                list(judgement.reasons),
+                subject_id=subject_id,
+            )
         return LivenessOutcome(
             decision=judgement.decision,
             reasons=list(judgement.reasons),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from facegate.consent.ports import ConsentStates, Purposes
 from facegate.core.audit import Auditor
@@ -19,6 +19,7 @@ from facegate.core.errors import (
     ProbeNotFoundError,
     ReenrolmentRequiredError,
 )
+from facegate.core.events import DomainEvents
 from facegate.core.hashing import Subject
 from facegate.core.observability import count, logger
 from facegate.core.ports import Uploads
@@ -79,8 +80,10 @@ class VerificationService:
         auditor: Auditor,
         clock: Callable[[], datetime] = utcnow,
         liveness: LivenessService | None = None,
+        events: DomainEvents | None = None,
     ) -> None:
         self._liveness = liveness
+        self._events = events  # webhooks: verification.decided
         self._notices = notices
         self._consents = consents
         self._templates = templates
@@ -160,7 +163,7 @@ class VerificationService:
         try:
             # -- liveness hook: identity is verified on the live burst's best frontal frame, and only if live
             if burst is not None and self._liveness is not None:
-                checked = self._liveness.judge(caller, burst)
+                checked = self._liveness.judge(caller, burst, subject_id=subject.id)
                 probe = checked.template  # None unless live
             # -- end liveness hook
             else:
@@ -207,6 +210,7 @@ class VerificationService:
         )
         count("FaceVerified" if decision == "match" else "FaceNotMatched", level=security_level)
         logger.info("verification decided", subject_ref=ref, purpose=purpose, decision=decision)
+        self._announce(caller, subject.id, purpose, claims, checked)
         exposed = notice_purpose.expose_scores
         if exposed:
             self._auditor.record(caller, "face.scores_exposed", decision, ref, purpose, verification_id=claims["jti"])
@@ -250,6 +254,7 @@ class VerificationService:
         )
         count("FaceNotLive", decision=checked.decision)
         logger.info("verification refused: not live", subject_ref=ref, purpose=purpose, liveness=checked.decision)
+        self._announce(caller, subject_id, purpose, claims, checked)
         return Verification(
             verification_id=claims["jti"],
             decision="no_match",
@@ -260,6 +265,29 @@ class VerificationService:
             liveness=checked,
             alternatives=self._alternatives(caller.tenant_id, purpose),
         )
+
+    # -- webhooks hook
+    def _announce(
+        self,
+        caller: CallerContext,
+        subject_id: str,
+        purpose: str,
+        claims: dict[str, Any],
+        checked: LivenessOutcome | None,
+    ) -> None:
+        if self._events is not None:
+            self._events.verification_decided(
+                caller.tenant_id,
+                subject_id,
+                purpose,
+                method="face",
+                decision=str(claims["decision"]),
+                verification_id=str(claims["jti"]),
+                decided_at=int(claims["iat"]),
+                liveness=checked.decision if checked is not None else None,
+            )
+
+    # -- end webhooks hook
 
     def _locked_out(self, tenant_id: str, purpose: str) -> FallbackRequiredError:
         count("FaceLockedOut")

@@ -1,0 +1,1 @@
+"""Webhooks: tenants register endpoints and receive domain events signed per Standard Webhooks."""
