@@ -11,8 +11,9 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import facegate_sdk._generated as generated
 import pytest
+
+import facegate_sdk._generated as generated
 from facegate_sdk import OPERATIONS, FacegateClient
 
 pytestmark = pytest.mark.unit

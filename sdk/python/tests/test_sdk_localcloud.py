@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from facegate_sdk import (
     ApiError,
     FacegateClient,
@@ -21,7 +22,6 @@ from facegate_sdk import (
     verify_device_token,
     verify_result_token,
 )
-
 from localcloud.process import RunningCloud, running
 
 pytestmark = [pytest.mark.e2e]

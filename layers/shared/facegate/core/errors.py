@@ -353,6 +353,8 @@ class IdentityNotVerifiedError(FacegateError):
         "The candidate was not verified live against their enrolment; the session did not start. "
         "Try again or choose a sitting without face processing",
     )
+
+
 # ---------------------------------------------------------------- device sessions (facegate.devices)
 
 
@@ -370,6 +372,8 @@ class DeviceSessionRevokedError(FacegateError):
 
 class OperationNotAllowedError(FacegateError):
     status, code, title = 403, "operation_not_allowed", "The device session does not allow this operation"
+
+
 # -- webhooks (issue 15)
 class WebhookEndpointNotFoundError(FacegateError):
     status, code, title = 404, "webhook_endpoint_not_found", "The tenant has no such webhook endpoint"
