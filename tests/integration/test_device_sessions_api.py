@@ -33,9 +33,11 @@ ALL = ["notice", "consent", "liveness", "verify", "enrol", "proctoring"]
 # --- helpers
 
 
-def mint(api: Api, subject_id: str, operations: list[str] | None = None, **more: Any) -> dict[str, Any]:
+def mint(
+    api: Api, subject_id: str, operations: list[str] | None = None, tenant: str = "demo", **more: Any
+) -> dict[str, Any]:
     body = {"subject_id": subject_id, "purpose": "checkout", "operations": operations or ALL, **more}
-    reply = api.call("POST", "/v1/device-sessions", body, tenant=more.pop("tenant", "demo"))
+    reply = api.call("POST", "/v1/device-sessions", body, tenant=tenant)
     assert reply.status == 201, reply.body
     return reply.json
 
@@ -438,3 +440,19 @@ def test_withdrawal_of_the_purpose_ends_the_device_session(api: Api, subject_id:
     assert api.call("DELETE", f"/v1/subjects/{subject_id}/consents/checkout").status == 200
     api.cloud.deliver_events()
     assert device(api, "GET", "/v1/device/notice", token).status == 403
+
+
+def test_a_token_of_another_tenant_acts_in_that_tenant_only(api: Api, subject_id: str) -> None:
+    """Tenant `other` minting for the same subject id reaches its own subject, never `demo`'s."""
+    token = mint(api, subject_id, ["notice", "consent"], tenant="other")["token"]
+    assert claims_of(api, token)["tenant"] == "other"
+    notice = device(api, "GET", "/v1/device/notice?locale=en", token).json
+    assert notice == current_notice(api, "checkout", "en", tenant="other")
+    assert device(api, "POST", "/v1/device/consents", token, consent(notice)).status == 201
+    assert api.call("GET", f"/v1/subjects/{subject_id}/consents").json["consents"] == []
+    granted = api.call("GET", f"/v1/subjects/{subject_id}/consents", tenant="other").json["consents"]
+    assert [(s["purpose"], s["status"]) for s in granted] == [("checkout", "granted")]
+    # And demo cannot revoke it: revocations are per tenant
+    session_id = claims_of(api, token)["jti"]
+    assert api.call("DELETE", f"/v1/device-sessions/{session_id}").status == 204
+    assert device(api, "GET", "/v1/device/session", token).status == 200
