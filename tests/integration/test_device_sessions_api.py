@@ -433,13 +433,34 @@ def test_erasure_ends_the_device_session_and_leaves_nothing(
     assert all(t[0] == "AuditTable" or t == ("ConsentsTable", "TOMBSTONE") for t in left), left
 
 
-def test_withdrawal_of_the_purpose_ends_the_device_session(api: Api, subject_id: str) -> None:
+def test_a_refusal_that_ends_a_grant_leaves_the_device_session_for_the_non_face_alternative(
+    api: Api, subject_id: str
+) -> None:
+    """A refusal never blocks the flow: the refusal ends the grant and its job erases the purpose's face data, but
+    the device session goes on, and the person verifies by e-mail code on the same device."""
     grant(api, subject_id)
-    token = mint(api, subject_id, ["notice"])["token"]
-    assert device(api, "GET", "/v1/device/notice", token).status == 200
-    assert api.call("DELETE", f"/v1/subjects/{subject_id}/consents/checkout").status == 200
-    api.cloud.deliver_events()
-    assert device(api, "GET", "/v1/device/notice", token).status == 403
+    email = f"{subject_id}@example.com"
+    body = {"subject_id": subject_id, "purpose": "checkout", "email": email, "locale": "en"}
+    session = api.call("POST", "/v1/verification-sessions", body).json
+    token = mint(api, subject_id, ["notice", "consent", "verify"])["token"]
+    notice = device(api, "GET", "/v1/device/notice?locale=en", token).json
+    refused = device(api, "POST", "/v1/device/consents", token, consent(notice, decision="refused"))
+    assert refused.status == 201 and refused.json["action"] == "refused"
+    api.cloud.deliver_events()  # the withdrawal's erasure job
+
+    assert device(api, "GET", "/v1/device/session", token).status == 200
+    started = device(
+        api,
+        "POST",
+        "/v1/device/fallback/challenges",
+        token,
+        {"session_id": session["session_id"], "method": "email_otp"},
+    )
+    assert started.status == 201, started.body
+    code = code_in(emails_to(email)[-1][1])
+    path = f"/v1/device/fallback/challenges/{started.json['challenge_id']}/verify"
+    answer = device(api, "POST", path, token, {"code": code})
+    assert answer.status == 200 and answer.json["decision"] == "match", answer.body
 
 
 def test_a_token_of_another_tenant_acts_in_that_tenant_only(api: Api, subject_id: str) -> None:
