@@ -264,7 +264,12 @@ def test_device_email_otp_for_its_own_subject_only(api: Api, subject_id: str) ->
     other_session = api.call("POST", "/v1/verification-sessions", body).json
     token = mint(api, subject_id, ["verify"])["token"]
 
-    # When the device asks for another subject's session, it is not found
+    # When the device asks for another subject's session, or its subject's session for another purpose, it is not found
+    body = {"subject_id": subject_id, "purpose": "exam_proctoring", "email": email}
+    exam_session = api.call("POST", "/v1/verification-sessions", body).json
+    body = {"session_id": exam_session["session_id"], "method": "email_otp"}
+    refused = device(api, "POST", "/v1/device/fallback/challenges", token, body)
+    assert refused.status == 404 and refused.json["code"] == "session_not_found"
     refused = device(
         api,
         "POST",
