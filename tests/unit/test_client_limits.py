@@ -84,6 +84,7 @@ def test_every_function_sets_its_client_limits_explicitly() -> None:
         "MatchingFunction",
         "FallbackFunction",
         "DeletionFunction",
+        "WebhooksFunction",
     }
     for function, (_, client) in FUNCTIONS.items():
         assert set(client) == {
