@@ -85,6 +85,7 @@ def test_every_function_sets_its_client_limits_explicitly() -> None:
         "FallbackFunction",
         "DeletionFunction",
         "AuthorizerFunction",  # device sessions (issue 15)
+        "WebhooksFunction",
     }
     for function, (_, client) in FUNCTIONS.items():
         assert set(client) == {
