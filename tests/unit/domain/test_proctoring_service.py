@@ -482,3 +482,18 @@ def test_reviewing_an_unknown_incident_is_not_found() -> None:
     w = world()
     with pytest.raises(IncidentNotFoundError):
         w.service.review(CALLER, SESSION_ID, "looking_away-0", "confirmed", None)
+
+
+def test_a_batch_applied_while_the_report_is_made_is_in_the_report() -> None:
+    # Given a batch with an incident that is applied between the end's read and its write
+    w = world()
+    w.service.submit(CALLER, SESSION_ID, batch(0, ["ok"], 0.0))
+    late = batch(1, ["multiple_faces", "multiple_faces"], 10_000.0)
+    w.sessions.before_write.append(lambda: w.service.submit(CALLER, SESSION_ID, late))
+    # When the session ends
+    view = w.service.end(CALLER, SESSION_ID)
+    # Then the end was made again over it: the report has the late batch and its incident
+    assert view.session.report is not None
+    assert [i["type"] for i in view.session.report["timeline"]] == ["multiple_faces"]
+    assert view.session.report["capture"]["batches"] == 2
+    assert w.sessions.sessions[("demo", SESSION_ID)].ended
