@@ -234,6 +234,9 @@ def test_batches_apply_in_order_and_exactly_once(
     assert loser.json["code"] == "sequence_conflict" and loser.json["expected_sequence"] == 2
     view = api.call("GET", f"/v1/proctoring/sessions/{sid}").json
     assert view["next_sequence"] == 2
+    # A retry of an older batch still gets its own stored answer
+    older = api.call("POST", path, frames_body(0, frames[:3], timestamps(3)))
+    assert older.status == 200 and {**older.json, "replayed": False} == first.json
 
 
 @pytest.mark.parametrize(

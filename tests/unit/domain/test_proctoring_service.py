@@ -78,6 +78,7 @@ class InMemoryProctoringSessions:
     sessions: dict[tuple[str, str], ProctoringSession] = field(default_factory=dict)
     incident_items: dict[tuple[str, str, str], IncidentRecord] = field(default_factory=dict)
     before_write: list[Any] = field(default_factory=list)  # callables run once before the next write (a rival)
+    batches: dict[tuple[str, str, int], tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def create(self, session: ProctoringSession) -> None:
         assert (session.tenant_id, session.session_id) not in self.sessions
@@ -104,7 +105,21 @@ class InMemoryProctoringSessions:
             )
         return True
 
-    apply_batch = _write
+    def apply_batch(
+        self, before: ProctoringSession, after: ProctoringSession, incidents: Sequence[IncidentRecord]
+    ) -> bool:
+        if not self._write(before, after, incidents):
+            return False
+        assert after.last_digest is not None and after.last_answer is not None
+        self.batches[(before.tenant_id, before.session_id, before.next_sequence)] = (
+            after.last_digest,
+            after.last_answer,
+        )
+        return True
+
+    def batch_answer(self, tenant_id: str, session_id: str, sequence: int) -> tuple[str, dict[str, Any]] | None:
+        return self.batches.get((tenant_id, session_id, sequence))
+
     end = _write
 
     def review(self, tenant_id: str, session_id: str, incident: IncidentRecord) -> bool:
@@ -338,6 +353,23 @@ def test_a_retried_batch_gets_the_stored_answer_and_changes_nothing() -> None:
     assert w.engine.calls == 1
     assert w.sessions.sessions[("demo", SESSION_ID)] == stored
     assert len(w.events.published) == 1
+
+
+def test_a_retry_of_an_older_batch_gets_its_own_stored_answer() -> None:
+    # Given batches 0 and 1 applied, the answer of batch 0 lost on the way
+    w = world()
+    first = w.service.submit(CALLER, SESSION_ID, batch(0, ["ok", "looking_away", "looking_away"], 0.0))
+    w.service.submit(CALLER, SESSION_ID, batch(1, ["ok"], 10_000.0))
+    stored = w.sessions.sessions[("demo", SESSION_ID)]
+    # When batch 0 is sent again
+    again = w.service.submit(CALLER, SESSION_ID, batch(0, ["ok", "looking_away", "looking_away"], 0.0))
+    # Then its own answer, and nothing changed
+    assert again.replayed and again.answer == first.answer
+    assert w.sessions.sessions[("demo", SESSION_ID)] == stored and w.engine.calls == 2
+    # And another batch under that number is a conflict
+    with pytest.raises(SequenceConflictError) as conflict:
+        w.service.submit(CALLER, SESSION_ID, batch(0, ["ok"], 0.0))
+    assert conflict.value.extra["expected_sequence"] == 2
 
 
 def test_a_batch_out_of_order_is_refused_with_the_sequence_expected() -> None:

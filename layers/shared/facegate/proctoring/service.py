@@ -317,15 +317,18 @@ class ProctoringService:
         return BatchOutcome(answer)
 
     def _replay(self, session: ProctoringSession, batch: Batch, digest: str) -> BatchOutcome | None:
-        """The stored answer if this batch is the one applied last (a client's retry), else None."""
-        if (
-            session.last_answer is not None
-            and batch.sequence == session.next_sequence - 1
-            and digest == session.last_digest
-        ):
-            count("ProctoringBatchReplayed")
-            return BatchOutcome(dict(session.last_answer), replayed=True)
-        return None
+        """The stored answer if this batch was applied already (a client's retry: same sequence, same frames and
+        times), else None. The last batch's answer is on the session item; older ones are read from their own."""
+        if batch.sequence >= session.next_sequence:
+            return None
+        if batch.sequence == session.next_sequence - 1 and session.last_answer is not None:
+            stored: tuple[str, dict[str, Any]] | None = (str(session.last_digest), session.last_answer)
+        else:
+            stored = self._sessions.batch_answer(session.tenant_id, session.session_id, batch.sequence)
+        if stored is None or stored[0] != digest:
+            return None
+        count("ProctoringBatchReplayed")
+        return BatchOutcome(dict(stored[1]), replayed=True)
 
     def _check_frames(self, session: ProctoringSession, batch: Batch) -> None:
         if len(batch.frames) > MAX_BATCH_FRAMES:
