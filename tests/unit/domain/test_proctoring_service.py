@@ -23,6 +23,7 @@ from facegate.core.errors import (
     LivenessRequiredError,
     ProctoringBatchTooLargeError,
     ProctoringSessionEndedError,
+    ProctoringSessionExpiredError,
     ProctoringSessionNotFoundError,
     SequenceConflictError,
     TimestampsNotIncreasingError,
@@ -529,3 +530,12 @@ def test_a_batch_applied_while_the_report_is_made_is_in_the_report() -> None:
     assert [i["type"] for i in view.session.report["timeline"]] == ["multiple_faces"]
     assert view.session.report["capture"]["batches"] == 2
     assert w.sessions.sessions[("demo", SESSION_ID)].ended
+
+
+def test_a_sitting_longer_than_allowed_takes_no_more_frames_but_still_ends_with_a_report() -> None:
+    w = world()
+    w.service.submit(CALLER, SESSION_ID, batch(0, ["ok"], 0.0))
+    w.clock.advance(hours=9)
+    with pytest.raises(ProctoringSessionExpiredError):
+        w.service.submit(CALLER, SESSION_ID, batch(1, ["ok"], 10_000.0))
+    assert w.service.end(CALLER, SESSION_ID).session.report_token is not None
