@@ -17,7 +17,7 @@ BASELINE ?= main
 export MOTO_PORT ?= 4566
 export PORT ?= 3000
 
-.PHONY: sdk-js help run test fuzz token outbox webhooks lint format build validate bench bench-api bench-cold bench-track eval models openapi clean
+.PHONY: sdk-js help run test fuzz token outbox webhooks lint format build validate bench bench-api bench-cold bench-track bench-proctor eval models openapi clean
 
 help:
 	@echo "make run       start the local cloud on http://127.0.0.1:$(PORT) (LOCALCLOUD_INSTANCES=3 workers per function)"
@@ -103,6 +103,11 @@ bench: $(VENV)/.installed
 # revision, default main; BASELINE= skips it).
 bench-track: $(VENV)/.installed
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) tools/bench_tracker.py --baseline "$(BASELINE)"
+
+# Proctoring: frames/s per core through FaceEngine.proctor (640x480 JPEG) against plain tracking, and the cost
+# per exam-hour at one frame every 2 s.
+bench-proctor: $(VENV)/.installed
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) tools/bench_proctor.py
 
 bench-api: $(VENV)/.installed
 	$(PY) tools/bench_api.py

@@ -234,6 +234,9 @@ def test_batches_apply_in_order_and_exactly_once(
     assert loser.json["code"] == "sequence_conflict" and loser.json["expected_sequence"] == 2
     view = api.call("GET", f"/v1/proctoring/sessions/{sid}").json
     assert view["next_sequence"] == 2
+    # A retry of an older batch still gets its own stored answer
+    older = api.call("POST", path, frames_body(0, frames[:3], timestamps(3)))
+    assert older.status == 200 and {**older.json, "replayed": False} == first.json
 
 
 @pytest.mark.parametrize(
@@ -307,3 +310,49 @@ def test_the_session_is_not_found_for_another_tenant(
     sid = start(api, candidate, bursts).json["session_id"]
     assert api.call("GET", f"/v1/proctoring/sessions/{sid}", tenant="other").status == 404
     assert api.call("POST", f"/v1/proctoring/sessions/{sid}/end", tenant="other").status == 404
+
+
+def test_events_announce_incidents_and_the_report_and_every_batch_opens_the_template_audited(
+    api: Api, aws: boto3.session.Session, candidate: str, shared_dir: Path, bursts: dict[str, Any]
+) -> None:
+    import json
+    import uuid
+
+    from facegate import wiring
+    from facegate.core.dynamo import AuditRepository
+
+    # Given a listener on the bus for facegate.proctoring (as the webhooks would subscribe)
+    events, sqs = aws.client("events"), aws.client("sqs")
+    bus, name = api.cloud.stack.ref("EventBus"), f"proctoring-test-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["facegate.proctoring"]}))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "test", "Arn": arn}])
+    try:
+        # When a session with two incidents (looking away, then no face) runs and ends
+        frames, planted = composed_session(shared_dir)
+        sid = start(api, candidate, bursts).json["session_id"]
+        send_all(api, sid, frames[: planted[1].last + 3], batch=4)
+        assert api.call("POST", f"/v1/proctoring/sessions/{sid}/end").status == 200
+        bodies: list[str] = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            bodies += [m["Body"] for m in batch]
+            for m in batch:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    finally:
+        events.remove_targets(Rule=name, EventBusName=bus, Ids=["test"])
+        events.delete_rule(Name=name, EventBusName=bus)
+        sqs.delete_queue(QueueUrl=url)
+    mine = [json.loads(b) for b in bodies if sid in b]
+    opened = sorted(e["detail"]["type"] for e in mine if e["detail-type"] == "ProctoringIncidentOpened")
+    assert opened == ["face_absent", "looking_away"]
+    ready = [e["detail"] for e in mine if e["detail-type"] == "ProctoringReportReady"]
+    assert len(ready) == 1 and ready[0]["incidents_for_review"] == 1 and ready[0]["technical_conditions"] == 1
+    text = json.dumps(mine)
+    assert candidate not in text and ref(candidate) not in text and "image" not in text
+    # Then every batch opened the enrolled template through the audited opener
+    s = wiring.container().settings
+    audit = AuditRepository(s.audit_table, s.region, s.audit_retention_days).for_subject("demo", ref(candidate))
+    opened_for_session = [e for e in audit if e.action == "template.decrypted" and e.details.get("session_id") == sid]
+    batches = -(-(planted[1].last + 3) // 4)
+    assert len(opened_for_session) == batches and all(e.details["reason"] == "proctoring" for e in opened_for_session)

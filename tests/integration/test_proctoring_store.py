@@ -122,7 +122,7 @@ def test_subject_erasure_takes_every_proctoring_session_and_incident(
         store.apply_batch(session, replace(session, next_sequence=1), [incident("multiple_faces", 0)])
         ids.append(session.session_id)
     job = erase(api, subject_id)
-    assert job["removed"]["proctoring"] == 4  # two sessions, two incidents
+    assert job["removed"]["proctoring"] == 6  # two sessions, two incidents, two batch answers
     left = traces(aws, api, [subject_id.encode(), ref(subject_id).encode(), *(i.encode() for i in ids)])
     assert all(allowed(t) for t in left), left
 

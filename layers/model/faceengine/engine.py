@@ -34,6 +34,7 @@ from faceengine.errors import (
 from faceengine.landmarks import FaceMesh, Mesh
 from faceengine.liveness import Decision, Evidence, judge, validate_actions
 from faceengine.pad import PassivePad
+from faceengine.pose import pose
 from faceengine.quality import Quality, check, measure
 from faceengine.template import Template
 from faceengine.track import TrackedFrame, Tracker, track_frames, track_images
@@ -658,6 +659,19 @@ class FaceEngine:
             raise ProctorStateError() from exc
         return proctoring.finish(st, proctoring.model_tag(self.model_id, self.model_version))
 
+    @staticmethod
+    def _identity_checkable(mesh: Mesh, p: dict[str, Any]) -> bool:
+        """A face turned or small enough to fail an identity check on its own is not checked (that would blame the
+        candidate for the pose): it waits for a frame facing the camera."""
+        angles = pose(mesh)
+        p5 = mesh.five_points()
+        eye = float(np.linalg.norm(p5[1] - p5[0]))
+        return (
+            abs(angles.yaw) <= float(p["identity_max_yaw_deg"])
+            and abs(angles.pitch) <= float(p["identity_max_pitch_deg"])
+            and eye >= float(p["identity_min_eye_distance_px"])
+        )
+
     def _observe(
         self,
         tracker: Tracker,
@@ -711,27 +725,28 @@ class FaceEngine:
         yaw = fr.pose.yaw if fr.pose is not None else None
         pitch = fr.pose.pitch if fr.pose is not None else None
         identity = pad = None
+        several = (count if count is not None else int(st["faces_seen"])) >= 2
         if face and fr.mesh is not None and yaw is not None and pitch is not None and fr.quality is not None:
-            eye = fr.quality.measures["eye_distance_px"]
             due = st["identity_pending"] or st["since_identity"] >= int(p["identity_every_frames"])
-            if (
-                due
-                and abs(yaw) <= float(p["identity_max_yaw_deg"])
-                and abs(pitch) <= float(p["identity_max_pitch_deg"])
-                and eye >= float(p["identity_min_eye_distance_px"])
-            ):
+            if due:
+                # The tracked face, and with several faces every one of them: the candidate among them passes.
                 meshes = [fr.mesh]
-                if (count if count is not None else int(st["faces_seen"])) >= 2:
+                if several:
                     if others is None:
                         others = [f for f in self._analyse_image(full()) if f.usable]
                     meshes += [f.mesh for f in others]
-                ref = np.asarray(template.vector, dtype=np.float32)
-                identity = max(float(np.dot(self.embed_mesh(full(), m), ref)) for m in meshes)
-                st["since_identity"] = 0
-                st["identity_pending"] = identity < float(p["identity_threshold"])
+                checkable = [m for m in meshes if self._identity_checkable(m, p)]
+                if checkable:
+                    ref = np.asarray(template.vector, dtype=np.float32)
+                    identity = max(float(np.dot(self.embed_mesh(full(), m), ref)) for m in checkable)
+                    st["since_identity"] = 0
+                    st["identity_pending"] = identity < float(p["identity_threshold"])
             due = st["pad_pending"] or st["since_pad"] >= int(p["pad_every_frames"])
+            # Not with several faces: the PAD crop (up to 4x the face box) would hold the other face, which the
+            # networks never saw in training (and multiple_faces is flagged anyway).
             if (
                 self.pad is not None
+                and not several
                 and due
                 and abs(yaw) <= float(p["pad_max_yaw_deg"])
                 and abs(pitch) <= float(p["pad_max_pitch_deg"])

@@ -23,6 +23,7 @@ from facegate.core.errors import (
     LivenessRequiredError,
     ProctoringBatchTooLargeError,
     ProctoringSessionEndedError,
+    ProctoringSessionExpiredError,
     ProctoringSessionNotFoundError,
     SequenceConflictError,
     TimestampsNotIncreasingError,
@@ -78,6 +79,7 @@ class InMemoryProctoringSessions:
     sessions: dict[tuple[str, str], ProctoringSession] = field(default_factory=dict)
     incident_items: dict[tuple[str, str, str], IncidentRecord] = field(default_factory=dict)
     before_write: list[Any] = field(default_factory=list)  # callables run once before the next write (a rival)
+    batches: dict[tuple[str, str, int], tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def create(self, session: ProctoringSession) -> None:
         assert (session.tenant_id, session.session_id) not in self.sessions
@@ -104,7 +106,21 @@ class InMemoryProctoringSessions:
             )
         return True
 
-    apply_batch = _write
+    def apply_batch(
+        self, before: ProctoringSession, after: ProctoringSession, incidents: Sequence[IncidentRecord]
+    ) -> bool:
+        if not self._write(before, after, incidents):
+            return False
+        assert after.last_digest is not None and after.last_answer is not None
+        self.batches[(before.tenant_id, before.session_id, before.next_sequence)] = (
+            after.last_digest,
+            after.last_answer,
+        )
+        return True
+
+    def batch_answer(self, tenant_id: str, session_id: str, sequence: int) -> tuple[str, dict[str, Any]] | None:
+        return self.batches.get((tenant_id, session_id, sequence))
+
     end = _write
 
     def review(self, tenant_id: str, session_id: str, incident: IncidentRecord) -> bool:
@@ -340,6 +356,23 @@ def test_a_retried_batch_gets_the_stored_answer_and_changes_nothing() -> None:
     assert len(w.events.published) == 1
 
 
+def test_a_retry_of_an_older_batch_gets_its_own_stored_answer() -> None:
+    # Given batches 0 and 1 applied, the answer of batch 0 lost on the way
+    w = world()
+    first = w.service.submit(CALLER, SESSION_ID, batch(0, ["ok", "looking_away", "looking_away"], 0.0))
+    w.service.submit(CALLER, SESSION_ID, batch(1, ["ok"], 10_000.0))
+    stored = w.sessions.sessions[("demo", SESSION_ID)]
+    # When batch 0 is sent again
+    again = w.service.submit(CALLER, SESSION_ID, batch(0, ["ok", "looking_away", "looking_away"], 0.0))
+    # Then its own answer, and nothing changed
+    assert again.replayed and again.answer == first.answer
+    assert w.sessions.sessions[("demo", SESSION_ID)] == stored and w.engine.calls == 2
+    # And another batch under that number is a conflict
+    with pytest.raises(SequenceConflictError) as conflict:
+        w.service.submit(CALLER, SESSION_ID, batch(0, ["ok"], 0.0))
+    assert conflict.value.extra["expected_sequence"] == 2
+
+
 def test_a_batch_out_of_order_is_refused_with_the_sequence_expected() -> None:
     w = world()
     w.service.submit(CALLER, SESSION_ID, batch(0, ["ok"], 0.0))
@@ -482,3 +515,27 @@ def test_reviewing_an_unknown_incident_is_not_found() -> None:
     w = world()
     with pytest.raises(IncidentNotFoundError):
         w.service.review(CALLER, SESSION_ID, "looking_away-0", "confirmed", None)
+
+
+def test_a_batch_applied_while_the_report_is_made_is_in_the_report() -> None:
+    # Given a batch with an incident that is applied between the end's read and its write
+    w = world()
+    w.service.submit(CALLER, SESSION_ID, batch(0, ["ok"], 0.0))
+    late = batch(1, ["multiple_faces", "multiple_faces"], 10_000.0)
+    w.sessions.before_write.append(lambda: w.service.submit(CALLER, SESSION_ID, late))
+    # When the session ends
+    view = w.service.end(CALLER, SESSION_ID)
+    # Then the end was made again over it: the report has the late batch and its incident
+    assert view.session.report is not None
+    assert [i["type"] for i in view.session.report["timeline"]] == ["multiple_faces"]
+    assert view.session.report["capture"]["batches"] == 2
+    assert w.sessions.sessions[("demo", SESSION_ID)].ended
+
+
+def test_a_sitting_longer_than_allowed_takes_no_more_frames_but_still_ends_with_a_report() -> None:
+    w = world()
+    w.service.submit(CALLER, SESSION_ID, batch(0, ["ok"], 0.0))
+    w.clock.advance(hours=9)
+    with pytest.raises(ProctoringSessionExpiredError):
+        w.service.submit(CALLER, SESSION_ID, batch(1, ["ok"], 10_000.0))
+    assert w.service.end(CALLER, SESSION_ID).session.report_token is not None

@@ -25,6 +25,13 @@ from facegate.proctoring.entities import IncidentRecord, ProctoringSession
 
 SESSION_SK = "SESSION"
 INCIDENT_PREFIX = "INCIDENT#"
+BATCH_PREFIX = "BATCH#"  # an applied batch's digest and answer (no frame), for its retries
+
+
+def batch_sk(sequence: int) -> str:
+    return f"{BATCH_PREFIX}{sequence:08d}"
+
+
 INDEX = "BySubject"
 
 
@@ -74,6 +81,8 @@ class ProctoringItem(Model):
     ended_at = UnicodeAttribute(null=True)
     report = UnicodeAttribute(null=True)  # JSON claims of the signed report
     report_token = UnicodeAttribute(null=True)
+    # -- applied batch (last_digest and last_answer hold its digest and answer)
+    sequence = NumberAttribute(null=True)
     # -- incident
     incident_id = UnicodeAttribute(null=True)
     type = UnicodeAttribute(null=True)
@@ -199,8 +208,15 @@ class DynamoProctoringSessions:
         )
         return [_incident(item) for item in items]
 
-    def _write(self, before: ProctoringSession, after: ProctoringSession, incidents: Sequence[IncidentRecord]) -> bool:
-        """`after` and the incidents at once, only if the stored session is `before`'s (active, same sequence)."""
+    def _write(
+        self,
+        before: ProctoringSession,
+        after: ProctoringSession,
+        incidents: Sequence[IncidentRecord],
+        keep_batch: bool = False,
+    ) -> bool:
+        """`after` and the incidents at once (and, for a batch, its answer), only if the stored session is
+        `before`'s (active, same sequence)."""
         pk = session_pk(before.tenant_id, before.session_id)
         try:
             with TransactWrite(connection=connection(self._region)) as tx:
@@ -209,6 +225,20 @@ class DynamoProctoringSessions:
                     condition=(ProctoringItem.status == "active")
                     & (ProctoringItem.next_sequence == before.next_sequence),
                 )
+                if keep_batch:
+                    tx.save(
+                        ProctoringItem(
+                            pk,
+                            batch_sk(before.next_sequence),
+                            purpose=before.purpose,
+                            created_at=before.created_at,
+                            expires_at=before.expires_at,
+                            sequence=before.next_sequence,
+                            last_digest=after.last_digest,
+                            last_answer=_dump(after.last_answer),
+                        ),
+                        condition=ProctoringItem.sk.does_not_exist(),
+                    )
                 for incident in incidents:
                     tx.update(
                         ProctoringItem(pk, INCIDENT_PREFIX + incident.incident_id),
@@ -237,7 +267,14 @@ class DynamoProctoringSessions:
     def apply_batch(
         self, session: ProctoringSession, applied: ProctoringSession, incidents: Sequence[IncidentRecord]
     ) -> bool:
-        return self._write(session, applied, incidents)
+        return self._write(session, applied, incidents, keep_batch=True)
+
+    def batch_answer(self, tenant_id: str, session_id: str, sequence: int) -> tuple[str, dict[str, Any]] | None:
+        try:
+            item = ProctoringItem.get(session_pk(tenant_id, session_id), batch_sk(sequence), consistent_read=True)
+        except ProctoringItem.DoesNotExist:
+            return None
+        return str(item.last_digest), _load(item.last_answer)
 
     def end(self, session: ProctoringSession, ended: ProctoringSession, incidents: Sequence[IncidentRecord]) -> bool:
         return self._write(session, ended, incidents)

@@ -22,8 +22,13 @@ class ProctoringSessions(Protocol):
     def apply_batch(
         self, session: ProctoringSession, applied: ProctoringSession, incidents: Sequence[IncidentRecord]
     ) -> bool:
-        """Write `applied` (the session after the batch) and the batch's incidents in one transaction, only if
-        the stored session is still active at `session.next_sequence`; False if another batch won."""
+        """Write `applied` (the session after the batch), the batch's incidents and its answer (`applied.last_answer`
+        under `applied.last_digest`, for retries) in one transaction, only if the stored session is still active at
+        `session.next_sequence`; False if another batch won."""
+        ...
+
+    def batch_answer(self, tenant_id: str, session_id: str, sequence: int) -> tuple[str, dict[str, Any]] | None:
+        """The digest and answer of an applied batch."""
         ...
 
     def end(self, session: ProctoringSession, ended: ProctoringSession, incidents: Sequence[IncidentRecord]) -> bool:

@@ -71,6 +71,7 @@ if TYPE_CHECKING:  # the liveness proof travels through to the verification
 
 DEFAULT_METHODS = ["email_otp", "sms_otp", "totp", "manual_review"]
 REPORT_TYPE = "proctoring-report"
+END_ATTEMPTS = 3  # an end that loses to a batch applied meanwhile is made again over it
 SOURCE = "facegate.proctoring"
 
 Verify = Callable[..., Verification]  # VerificationService.verify
@@ -316,15 +317,18 @@ class ProctoringService:
         return BatchOutcome(answer)
 
     def _replay(self, session: ProctoringSession, batch: Batch, digest: str) -> BatchOutcome | None:
-        """The stored answer if this batch is the one applied last (a client's retry), else None."""
-        if (
-            session.last_answer is not None
-            and batch.sequence == session.next_sequence - 1
-            and digest == session.last_digest
-        ):
-            count("ProctoringBatchReplayed")
-            return BatchOutcome(dict(session.last_answer), replayed=True)
-        return None
+        """The stored answer if this batch was applied already (a client's retry: same sequence, same frames and
+        times), else None. The last batch's answer is on the session item; older ones are read from their own."""
+        if batch.sequence >= session.next_sequence:
+            return None
+        if batch.sequence == session.next_sequence - 1 and session.last_answer is not None:
+            stored: tuple[str, dict[str, Any]] | None = (str(session.last_digest), session.last_answer)
+        else:
+            stored = self._sessions.batch_answer(session.tenant_id, session.session_id, batch.sequence)
+        if stored is None or stored[0] != digest:
+            return None
+        count("ProctoringBatchReplayed")
+        return BatchOutcome(dict(stored[1]), replayed=True)
 
     def _check_frames(self, session: ProctoringSession, batch: Batch) -> None:
         if len(batch.frames) > MAX_BATCH_FRAMES:
@@ -372,27 +376,29 @@ class ProctoringService:
     # -- end and report
 
     def end(self, caller: CallerContext, session_id: str) -> SessionView:
-        """Close the open incidents and sign the report; ending an ended session answers the same report."""
-        session = self._session(caller, session_id)
-        if session.mode != MODE_FACE:
-            raise ProctoringSessionEndedError("a sitting without face processing has no report")
-        if session.ended:
-            return self.view(caller, session_id)
-        known = {i.incident_id: i for i in self._sessions.incidents(caller.tenant_id, session_id)}
-        closed = self._engine().finish(session.state) if session.state is not None else []
-        closed = [self._keep_review(i, known.get(i.incident_id)) for i in closed]
-        for stale in known.values():  # anything the engine did not close is closed at the end, as it stands
-            if stale.open and stale.incident_id not in {c.incident_id for c in closed}:
-                closed.append(replace(stale, open=False))
-        final = {**known, **{i.incident_id: i for i in closed}}
-        now = self._clock()
-        claims = self._report(session, list(final.values()), now)
-        token = self._signer.sign(claims)
-        ended = replace(session, status="ended", ended_at=iso(now), report=claims, report_token=token)
-        if not self._sessions.end(session, ended, closed):
-            current = self._session(caller, session_id)
-            if current.ended:
+        """Close the open incidents and sign the report; ending an ended session answers the same report. A batch
+        applied while the report was being made is not lost: the end is made again over it."""
+        for _ in range(END_ATTEMPTS):
+            session = self._session(caller, session_id)
+            if session.mode != MODE_FACE:
+                raise ProctoringSessionEndedError("a sitting without face processing has no report")
+            if session.ended:
                 return self.view(caller, session_id)
+            known = {i.incident_id: i for i in self._sessions.incidents(caller.tenant_id, session_id)}
+            closed = self._engine().finish(session.state) if session.state is not None else []
+            closed = [self._keep_review(i, known.get(i.incident_id)) for i in closed]
+            for stale in known.values():  # anything the engine did not close is closed at the end, as it stands
+                if stale.open and stale.incident_id not in {c.incident_id for c in closed}:
+                    closed.append(replace(stale, open=False))
+            final = {**known, **{i.incident_id: i for i in closed}}
+            now = self._clock()
+            claims = self._report(session, list(final.values()), now)
+            token = self._signer.sign(claims)
+            ended = replace(session, status="ended", ended_at=iso(now), report=claims, report_token=token)
+            if self._sessions.end(session, ended, closed):
+                break
+        else:
+            current = self._session(caller, session_id)
             raise SequenceConflictError(expected_sequence=current.next_sequence)
         summary = claims["summary"]
         self._auditor.record(
