@@ -146,6 +146,9 @@ def generate() -> dict[str, Any]:
     for path, method in device_routes():
         if path in document["paths"] and method in document["paths"][path]:
             document["paths"][path][method]["security"] = [{"deviceToken": []}]
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"].get("204", {}).pop("content", None)  # 204 No Content has no body
     document_errors(document)
     document["paths"] = dict(sorted(document["paths"].items()))
     document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))

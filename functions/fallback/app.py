@@ -150,7 +150,7 @@ def decide_review(review_id: OpaqueIdPath, body: DecideReviewRequest) -> dict[st
 # ---------------------------------------------------------------- device sessions (issue 15)
 # The tenant's backend starts the verification session (it knows the person's e-mail or phone on file) and hands its
 # id to the device; the device may use only sessions and challenges of its own subject (their ids start with the
-# subject's keyed hash), else 404 as for an unknown id.
+# subject's keyed hash) and sessions of its purpose, else 404 as for an unknown id.
 
 
 def _own(who: CallerContext, subject_id: str, item_id: str, missing: Exception) -> None:
@@ -164,6 +164,8 @@ def device_start_challenge(body: StartChallengeRequest) -> Response[dict[str, An
     who = device_caller(app)
     grant = require_operation(who, "verify", container().now())
     _own(who, grant.subject_id, body.session_id, SessionNotFoundError())
+    if fallback().sessions.get(who, body.session_id).purpose != grant.purpose:
+        raise SessionNotFoundError()  # the subject's session for another purpose: not this device's
     return _start_challenge(who, body)
 
 

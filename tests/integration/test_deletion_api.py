@@ -113,6 +113,11 @@ def test_enrol_verify_erase_then_nothing_anywhere(
     assert api.call("POST", f"/v1/subjects/{subject_id}/totp", {}).status in (200, 201)
     session = {"subject_id": subject_id, "purpose": "checkout", "email": "erase-me@example.com"}
     assert api.call("POST", "/v1/verification-sessions", session).status == 201
+    # A device session (issue 15), one of them revoked: the session is the subject's, the revocation holds no trace.
+    device = {"subject_id": subject_id, "purpose": "checkout", "operations": ["verify"]}
+    assert api.call("POST", "/v1/device-sessions", device).status == 201
+    revoked = api.call("POST", "/v1/device-sessions", device).json["device_session_id"]
+    assert api.call("DELETE", f"/v1/device-sessions/{revoked}").status == 204
     # A pending upload that never got processed must be erased too.
     pending = api.call("POST", f"/v1/subjects/{subject_id}/enrolments", {"purpose": "exam_proctoring"}).json
     form = pending["upload"]

@@ -33,9 +33,11 @@ ALL = ["notice", "consent", "liveness", "verify", "enrol", "proctoring"]
 # --- helpers
 
 
-def mint(api: Api, subject_id: str, operations: list[str] | None = None, **more: Any) -> dict[str, Any]:
+def mint(
+    api: Api, subject_id: str, operations: list[str] | None = None, tenant: str = "demo", **more: Any
+) -> dict[str, Any]:
     body = {"subject_id": subject_id, "purpose": "checkout", "operations": operations or ALL, **more}
-    reply = api.call("POST", "/v1/device-sessions", body, tenant=more.pop("tenant", "demo"))
+    reply = api.call("POST", "/v1/device-sessions", body, tenant=tenant)
     assert reply.status == 201, reply.body
     return reply.json
 
@@ -262,7 +264,12 @@ def test_device_email_otp_for_its_own_subject_only(api: Api, subject_id: str) ->
     other_session = api.call("POST", "/v1/verification-sessions", body).json
     token = mint(api, subject_id, ["verify"])["token"]
 
-    # When the device asks for another subject's session, it is not found
+    # When the device asks for another subject's session, or its subject's session for another purpose, it is not found
+    body = {"subject_id": subject_id, "purpose": "exam_proctoring", "email": email}
+    exam_session = api.call("POST", "/v1/verification-sessions", body).json
+    body = {"session_id": exam_session["session_id"], "method": "email_otp"}
+    refused = device(api, "POST", "/v1/device/fallback/challenges", token, body)
+    assert refused.status == 404 and refused.json["code"] == "session_not_found"
     refused = device(
         api,
         "POST",
@@ -431,10 +438,47 @@ def test_erasure_ends_the_device_session_and_leaves_nothing(
     assert all(t[0] == "AuditTable" or t == ("ConsentsTable", "TOMBSTONE") for t in left), left
 
 
-def test_withdrawal_of_the_purpose_ends_the_device_session(api: Api, subject_id: str) -> None:
+def test_a_refusal_that_ends_a_grant_leaves_the_device_session_for_the_non_face_alternative(
+    api: Api, subject_id: str
+) -> None:
+    """A refusal never blocks the flow: the refusal ends the grant and its job erases the purpose's face data, but
+    the device session goes on, and the person verifies by e-mail code on the same device."""
     grant(api, subject_id)
-    token = mint(api, subject_id, ["notice"])["token"]
-    assert device(api, "GET", "/v1/device/notice", token).status == 200
-    assert api.call("DELETE", f"/v1/subjects/{subject_id}/consents/checkout").status == 200
-    api.cloud.deliver_events()
-    assert device(api, "GET", "/v1/device/notice", token).status == 403
+    email = f"{subject_id}@example.com"
+    body = {"subject_id": subject_id, "purpose": "checkout", "email": email, "locale": "en"}
+    session = api.call("POST", "/v1/verification-sessions", body).json
+    token = mint(api, subject_id, ["notice", "consent", "verify"])["token"]
+    notice = device(api, "GET", "/v1/device/notice?locale=en", token).json
+    refused = device(api, "POST", "/v1/device/consents", token, consent(notice, decision="refused"))
+    assert refused.status == 201 and refused.json["action"] == "refused"
+    api.cloud.deliver_events()  # the withdrawal's erasure job
+
+    assert device(api, "GET", "/v1/device/session", token).status == 200
+    started = device(
+        api,
+        "POST",
+        "/v1/device/fallback/challenges",
+        token,
+        {"session_id": session["session_id"], "method": "email_otp"},
+    )
+    assert started.status == 201, started.body
+    code = code_in(emails_to(email)[-1][1])
+    path = f"/v1/device/fallback/challenges/{started.json['challenge_id']}/verify"
+    answer = device(api, "POST", path, token, {"code": code})
+    assert answer.status == 200 and answer.json["decision"] == "match", answer.body
+
+
+def test_a_token_of_another_tenant_acts_in_that_tenant_only(api: Api, subject_id: str) -> None:
+    """Tenant `other` minting for the same subject id reaches its own subject, never `demo`'s."""
+    token = mint(api, subject_id, ["notice", "consent"], tenant="other")["token"]
+    assert claims_of(api, token)["tenant"] == "other"
+    notice = device(api, "GET", "/v1/device/notice?locale=en", token).json
+    assert notice == current_notice(api, "checkout", "en", tenant="other")
+    assert device(api, "POST", "/v1/device/consents", token, consent(notice)).status == 201
+    assert api.call("GET", f"/v1/subjects/{subject_id}/consents").json["consents"] == []
+    granted = api.call("GET", f"/v1/subjects/{subject_id}/consents", tenant="other").json["consents"]
+    assert [(s["purpose"], s["status"]) for s in granted] == [("checkout", "granted")]
+    # And demo cannot revoke it: revocations are per tenant
+    session_id = claims_of(api, token)["jti"]
+    assert api.call("DELETE", f"/v1/device-sessions/{session_id}").status == 204
+    assert device(api, "GET", "/v1/device/session", token).status == 200

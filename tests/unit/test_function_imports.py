@@ -1,4 +1,5 @@
-"""consent, fallback and deletion stay small: importing them never loads the face engine."""
+"""consent, fallback, deletion and the device-session authorizer stay small: importing them never loads the face
+engine (the authorizer has no model layer at all)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ ENV = {
 }
 
 
-@pytest.mark.parametrize("function", ["consent", "fallback", "deletion"])
+@pytest.mark.parametrize("function", ["consent", "fallback", "deletion", "authorizer"])
 def test_light_functions_do_not_load_the_face_engine(function: str) -> None:
     paths = [str(REPO / "layers" / "shared"), str(REPO / "layers" / "model")]
     env = {**ENV, "PYTHONPATH": ":".join(paths), "PATH": "/usr/bin:/bin"}

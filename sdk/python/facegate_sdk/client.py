@@ -12,7 +12,6 @@ Gateway refuses itself, the status and its `{"message": ...}`).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,7 +108,8 @@ class FacegateClient(Operations):
             answer = response.json() if response.content else None
         except ValueError:
             answer = response.text
-        if response.status_code not in statuses if statuses else response.status_code >= 400:
+        ok = response.status_code in statuses if statuses else response.status_code < 400
+        if not ok:
             raise ApiError(response.status_code, answer)
         return answer
 
@@ -131,7 +131,7 @@ class FacegateClient(Operations):
             "operations": list(operations),
             "ttl_seconds": ttl_seconds,
         }
-        answer = self.mint_device_session(body, idempotency_key=idempotency_key or uuid.uuid4().hex)
+        answer = self.mint_device_session(body, idempotency_key=idempotency_key)
         return DeviceSession.of(answer)
 
     def device(self, session: DeviceSession | str) -> FacegateClient:

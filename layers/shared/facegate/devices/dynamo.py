@@ -1,5 +1,4 @@
-"""Device sessions (SessionsTable, under the subject's partition: erasure, a withdrawal of the purpose and TTL
-reach them) and their revocations (SessionsTable, under the tenant's partition: keyed by the session id alone,
+"""Device sessions (SessionsTable, under the subject's partition: erasure of the subject and TTL reach them) and their revocations (SessionsTable, under the tenant's partition: keyed by the session id alone,
 so that a tenant revokes with the id it was given; they hold no subject data)."""
 
 from __future__ import annotations
@@ -22,7 +21,10 @@ class DeviceSessionItem(Model):
 
     pk = UnicodeAttribute(hash_key=True)  # T#<tenant>#S#<subject_ref>
     sk = UnicodeAttribute(range_key=True)  # DEVICE#<session_id>
-    purpose = UnicodeAttribute()  # a withdrawal of this purpose erases it with the purpose's data
+    # Not named `purpose`: a withdrawal of the purpose (a refusal that ends a grant, too) erases the purpose's face
+    # data, but must not end the device session, through which the person goes on with the non-face alternative
+    # (a refusal never blocks the flow). Erasure of the subject removes it with the whole partition; TTL in any case.
+    purpose = UnicodeAttribute(attr_name="device_purpose")
     operations = ListAttribute(of=UnicodeAttribute)
     created_at = UnicodeAttribute()
     valid_until = NumberAttribute()  # epoch seconds: the token's exp
