@@ -9,10 +9,12 @@ local cloud. Exits with schemathesis's status. Extra arguments go to `schemathes
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,10 +25,27 @@ from localcloud.process import running  # noqa: E402
 CONFIG = REPO / "tools" / "schemathesis.toml"
 
 
+def device_token(base: str, tenant_token: str) -> str:
+    """A device session of the demo tenant for a fuzzing subject, allowing every operation, for 10 minutes."""
+    body = {
+        "subject_id": "fuzz-device",
+        "purpose": "checkout",
+        "operations": ["notice", "consent", "liveness", "verify", "enrol", "proctoring"],
+        "ttl_seconds": 600,
+    }
+    request = urllib.request.Request(f"{base}/v1/device-sessions", data=json.dumps(body).encode(), method="POST")
+    request.add_header("authorization", f"Bearer {tenant_token}")
+    request.add_header("content-type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:  # the local cloud only
+        return str(json.loads(response.read())["token"])
+
+
 def main(extra: list[str]) -> int:
     started = time.monotonic()
     with running(instances=2) as cloud:
         env = {**os.environ, "FACEGATE_FUZZ_TOKEN": cloud.token("demo")}
+        # Device sessions (issue 15): the /v1/device/... routes are fuzzed with a device token of every operation.
+        env["FACEGATE_FUZZ_DEVICE_TOKEN"] = device_token(cloud.base, env["FACEGATE_FUZZ_TOKEN"])
         command = [
             str(Path(sys.executable).with_name("schemathesis")),
             "--config-file",

@@ -141,3 +141,48 @@ def test_problem_codes_reach_the_caller(backend: FacegateClient) -> None:
     with pytest.raises(ApiError) as missing:
         backend.create_device_session("sdk-x", "no_such_purpose", ["verify"])
     assert missing.value.status == 404 and missing.value.code == "purpose_not_found"
+
+
+@pytest.mark.slow
+def test_a_device_enrols_and_verifies_from_live_challenges_and_the_backend_checks_the_result(
+    cloud: RunningCloud, backend: FacegateClient, keys: Keys
+) -> None:
+    """The checkout a person does with a camera, without the browser: the device answers its liveness challenges
+    with real frames (a real clip, composed in the challenge's order), the backend checks the signed result."""
+    import os
+    from pathlib import Path
+
+    from evaluate_liveness import genuine_bursts
+
+    repo = Path(__file__).resolve().parents[3]
+    shared = Path(os.environ.get("FACEGATE_SHARED_DIR", repo.parent / "shared"))
+    notes = json.loads((repo / "tests" / "fixtures" / "clips.json").read_text())["clips"]
+    turns = {name: frames for name, frames, _ in genuine_bursts(shared, notes) if "turns_a" in name}
+    person = f"sdk-live-{uuid.uuid4().hex[:8]}"
+    session = backend.create_device_session(person, "checkout", ["notice", "consent", "liveness", "enrol", "verify"])
+    phone = backend.device(session)
+    notice = phone.device_notice(locale="en")
+    consent = {"notice_version": notice["version"], "notice_sha256": notice["sha256"], "decision": "granted"}
+    phone.device_record_consent({**consent, "locale": "en", "age_band": "adult"})  # type: ignore[typeddict-item]
+
+    def live_burst(shift: int) -> dict[str, Any]:
+        for _ in range(200):  # the challenge is random: ask again until it is one the clip performs
+            challenge = phone.device_start_liveness_session({})
+            actions = tuple(challenge["challenge"]["actions"])
+            if actions in {("turn_left", "turn_right"), ("turn_right", "turn_left")}:
+                frames = turns[f"turns_a {'L>R' if actions == ('turn_left', 'turn_right') else 'R>L'} +{shift}"]
+                return {
+                    "session_id": challenge["session_id"],
+                    "frames": [base64.b64encode(f).decode() for f in frames],
+                    "timestamps_ms": [k * 100.0 for k in range(len(frames))],
+                }
+        raise AssertionError("no turn challenge in 200 tries")
+
+    enrolled = phone.device_start_enrolment({"liveness": live_burst(0)})  # type: ignore[typeddict-item]
+    assert enrolled["status"] == "completed" and enrolled["subject_id"] == person
+    answer = phone.device_verify({"liveness": live_burst(4)})  # type: ignore[typeddict-item]
+    assert answer["decision"] == "match" and answer["liveness"]["decision"] == "live"  # type: ignore[index]
+
+    result = verify_result_token(answer["result_token"], keys, tenant="demo", subject_id=person, purpose="checkout")
+    assert result.matched and result.method == "face"
+    assert result.claims["liveness"]["decision"] == "live"
