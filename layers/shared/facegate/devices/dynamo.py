@@ -1,5 +1,6 @@
-"""Device sessions (SessionsTable, under the subject's partition: erasure of the subject and TTL reach them) and their revocations (SessionsTable, under the tenant's partition: keyed by the session id alone,
-so that a tenant revokes with the id it was given; they hold no subject data)."""
+"""Device sessions (SessionsTable, under the subject's partition: erasure of the subject and TTL reach them) and their
+revocations (SessionsTable, under the tenant's partition: keyed by the session id alone, so that a tenant revokes
+with the id it was given; they hold no subject data)."""
 
 from __future__ import annotations
 
