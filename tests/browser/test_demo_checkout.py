@@ -88,6 +88,8 @@ class Run:
 
     def __init__(self, context: Any, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for old in ARTIFACTS.glob(f"{name}-*"):  # only this run's pictures
+            old.unlink()
         self.name = name
         self.page: Page = context.new_page()
         self.page.set_default_timeout(30_000)
@@ -117,7 +119,8 @@ class Run:
         """Asks for other actions until a clip performs them, writes the camera file, starts the camera."""
         page = self.page
         selector = f"main[data-screen=challenge][data-kind={kind}] [data-fg=actions][data-actions]"
-        page.wait_for_selector(selector)
+        page.wait_for_selector(f"{selector}, main[data-screen=problem]", timeout=STEP_MS)
+        self.screen("challenge")
         for _ in range(80):  # 2 of the 12 ordered pairs: about 6 tries on average
             actions = tuple(str(page.get_attribute("[data-fg=actions]", "data-actions")).split(","))
             if actions in PERFORMABLE:
@@ -164,6 +167,19 @@ def test_checkout_verifies_a_live_person_with_a_signed_result(
         page.click("[data-fg=agree]")
         # First visit: the face is registered from a liveness challenge, then the checkout verifies it
         run.perform_challenge(camera_file, shared_dir, "turns_a", "enrol")
+        # The verification's first answer is lost on the way back (the service did verify): the SDK sends the
+        # request again with the same Idempotency-Key and gets the first answer, not a second attempt
+        attempts: list[dict[str, Any]] = []
+
+        def lose_first_answer(route: Any) -> None:
+            attempts.append({"key": route.request.headers.get("idempotency-key"), "body": route.request.post_data})
+            if len(attempts) == 1:
+                attempts[0]["answer"] = route.fetch(timeout=STEP_MS).json()
+                route.abort("connectionreset")
+            else:
+                route.continue_()
+
+        page.route("**/v1/device/verifications", lose_first_answer)
         actions = run.perform_challenge(camera_file, shared_dir, "turns_a", "verify")
         run.screen("result", timeout=STEP_MS)
         run.shot("result")
@@ -173,6 +189,9 @@ def test_checkout_verifies_a_live_person_with_a_signed_result(
         claims = run.claims()
         assert claims["decision"] == "match" and claims["purpose"] == "checkout", claims
         assert claims["liveness"]["decision"] == "live" and tuple(claims["liveness"]["actions"]) == actions, claims
+        assert len(attempts) == 2 and attempts[0]["key"] and attempts[0]["key"] == attempts[1]["key"], attempts
+        assert attempts[0]["body"] == attempts[1]["body"]
+        assert claims["jti"] == attempts[0]["answer"]["verification_id"]  # the first answer, not a new attempt
     finally:
         run.close()
 

@@ -14,6 +14,7 @@ import {
   livenessGuidance,
   problemGuidance,
   problemText,
+  text as sdkText,
 } from "../src/index";
 
 const params = new URLSearchParams(location.search);
@@ -85,10 +86,8 @@ function button(label: string, onClick: () => void, attrs: Record<string, string
 }
 
 /** The non-face way, offered on every screen that asks for the face. */
-const alternativeButton = () => button(problemTextOr("alternative"), () => void alternative(), { "data-fg": "alternative", class: "fg-alternative" });
-function problemTextOr(key: string) {
-  return locale === "zh-CN" ? "不使用人脸，改用其他方式验证" : key === "alternative" ? "Verify without my face" : key;
-}
+const alternativeButton = () =>
+  button(sdkText("alternative", locale), () => void alternative(), { "data-fg": "alternative", class: "fg-alternative" });
 
 function showProblem(error: unknown, again?: () => void) {
   const code = error instanceof FacegateError ? error.code : "internal_error";
@@ -184,7 +183,7 @@ async function challenge(kind: "verify" | "enrol") {
     try {
       await camera.start();
     } catch {
-      screen("problem", h("p", { class: "problem", "data-code": "camera" }, problemCamera()), alternativeButton());
+      screen("problem", h("p", { class: "problem", "data-code": "camera" }, sdkText("camera_denied", locale)), alternativeButton());
       return;
     }
     let burst;
@@ -204,12 +203,6 @@ async function challenge(kind: "verify" | "enrol") {
       showProblem(error, () => void challenge(kind));
     }
   });
-}
-
-function problemCamera() {
-  return locale === "zh-CN"
-    ? "无法使用摄像头。您可以允许摄像头权限后重试，或不使用人脸验证。"
-    : "The camera cannot be used. Allow camera access and try again, or verify without your face.";
 }
 
 async function showResult(token: string, headline: HTMLElement, ...extra: Node[]) {
