@@ -83,6 +83,20 @@ export const PROBLEMS: ProblemTable = {
   device_session_revoked: ["本次验证已被取消，请返回商家页面重新开始。", "This verification was cancelled. Go back to the shop and start again.", false, true],
   operation_not_allowed: ["本次验证不允许此操作，请返回商家页面重新开始。", "This step is not allowed here. Go back to the shop and start again.", false, true],
   invalid_token: ["本次验证已失效，请返回商家页面重新开始。", "This verification is no longer valid. Go back to the shop and start again.", false, true],
+  // Exam proctoring: a candidate's page meets these while the exam runs.
+  proctoring_session_not_found: ["找不到本场考试的监考会话，请返回考试平台重新开始。", "This exam's proctoring session was not found. Go back to the exam platform and start again.", false, true],
+  session_ended: ["本场考试的监考已结束。", "Proctoring for this exam has ended.", false, false],
+  proctoring_session_expired: ["监考会话已超过允许的时长，请联系考试平台。", "The proctoring session ran longer than allowed. Please contact the exam platform.", false, true],
+  sequence_conflict: ["正在重新同步画面，请稍候。", "Re-syncing the pictures, please wait.", true, false],
+  proctoring_batch_too_large: ["画面数据太大，请重试。", "Too much picture data was sent. Please try again.", true, false],
+  timestamps_not_increasing: ["设备时间异常，请刷新页面后重试。", "The device clock looks wrong. Reload the page and try again.", true, false],
+  incident_not_found: ["找不到该记录。", "That record was not found.", false, false],
+  identity_not_verified: ["未能确认是本人参加考试。请重试，或选择人工监考或现场考试。", "We could not confirm it is you. Try again, or choose a human-proctored or in-person sitting.", true, true],
+  // Webhooks: only a tenant backend meets these; a message keeps anything from being shown raw.
+  webhook_endpoint_not_found: ["出现了问题，请联系商家。", "Something went wrong. Please contact the shop.", false, true],
+  webhook_url_not_allowed: ["出现了问题，请联系商家。", "Something went wrong. Please contact the shop.", false, true],
+  webhook_endpoint_limit: ["出现了问题，请联系商家。", "Something went wrong. Please contact the shop.", false, true],
+  webhook_delivery_failed: ["出现了问题，请联系商家。", "Something went wrong. Please contact the shop.", false, true],
   network_error: ["网络连接中断，请检查网络后重试。", "The connection dropped. Check your network and try again.", true, true],
   internal_error: ["出现了问题，请重试或使用其他验证方式。", "Something went wrong. Try again, or use another way to verify.", true, true],
 };

@@ -447,6 +447,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/proctoring/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /v1/proctoring/sessions/{session_id} */
+        get: operations["get_proctoring_session_v1_proctoring_sessions__session_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/proctoring/sessions/{session_id}/end": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** POST /v1/proctoring/sessions/{session_id}/end */
+        post: operations["end_proctoring_v1_proctoring_sessions__session_id__end_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/proctoring/sessions/{session_id}/frames": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** POST /v1/proctoring/sessions/{session_id}/frames */
+        post: operations["submit_proctoring_frames_v1_proctoring_sessions__session_id__frames_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/proctoring/sessions/{session_id}/incidents/{incident_id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** PUT /v1/proctoring/sessions/{session_id}/incidents/{incident_id}/review */
+        put: operations["review_incident_v1_proctoring_sessions__session_id__incidents__incident_id__review_put"];
+        /** POST /v1/proctoring/sessions/{session_id}/incidents/{incident_id}/review */
+        post: operations["review_incident_post_v1_proctoring_sessions__session_id__incidents__incident_id__review_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/purposes/{purpose}": {
         parameters: {
             query?: never;
@@ -635,10 +704,99 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /v1/webhooks/endpoints */
+        get: operations["list_endpoints_v1_webhooks_endpoints_get"];
+        put?: never;
+        /** POST /v1/webhooks/endpoints */
+        post: operations["create_endpoint_v1_webhooks_endpoints_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /v1/webhooks/endpoints/{endpoint_id} */
+        get: operations["get_endpoint_v1_webhooks_endpoints__endpoint_id__get"];
+        put?: never;
+        post?: never;
+        /** DELETE /v1/webhooks/endpoints/{endpoint_id} */
+        delete: operations["delete_endpoint_v1_webhooks_endpoints__endpoint_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** GET /v1/webhooks/endpoints/{endpoint_id}/attempts */
+        get: operations["list_attempts_v1_webhooks_endpoints__endpoint_id__attempts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/endpoints/{endpoint_id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** POST /v1/webhooks/endpoints/{endpoint_id}/rotate-secret */
+        post: operations["rotate_secret_v1_webhooks_endpoints__endpoint_id__rotate_secret_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** BatchState */
+        BatchState: {
+            /**
+             * Frames
+             * @description Frames tracked in the session so far
+             */
+            frames: number;
+            /** Batches */
+            batches: number;
+            /** Last Ts */
+            last_ts: number;
+            /** Incidents */
+            incidents: number;
+            /**
+             * Open Incidents
+             * @description Types of the incidents ongoing now
+             */
+            open_incidents: string[];
+        };
         /** Candidate */
         Candidate: {
             /** Subject Id */
@@ -694,6 +852,81 @@ export interface components {
              * @default false
              */
             mirrored: boolean;
+        };
+        /** CapturePolicy */
+        CapturePolicy: {
+            /**
+             * Frame Interval S
+             * @description One frame every this many seconds (2-10)
+             */
+            frame_interval_s: number;
+            /**
+             * Frame Interval Min S
+             * @default 2
+             */
+            frame_interval_min_s: number;
+            /**
+             * Frame Interval Max S
+             * @default 10
+             */
+            frame_interval_max_s: number;
+            /**
+             * Batch Frames
+             * @description Suggested frames per batch
+             * @default 15
+             */
+            batch_frames: number;
+            /**
+             * Max Batch Frames
+             * @description More: 413 proctoring_batch_too_large
+             * @default 30
+             */
+            max_batch_frames: number;
+            /**
+             * Max Frame Bytes
+             * @description One JPEG frame; larger: 413 image_too_large
+             * @default 250000
+             */
+            max_frame_bytes: number;
+            /**
+             * Max Batch Base64 Chars
+             * @description All frames' base64 together; more: 413
+             * @default 5000000
+             */
+            max_batch_base64_chars: number;
+            /**
+             * Content Type
+             * @default image/jpeg
+             */
+            content_type: string;
+            /**
+             * Width
+             * @default 640
+             */
+            width: number;
+            /**
+             * Height
+             * @default 480
+             */
+            height: number;
+            /**
+             * Mirrored
+             * @description Frames are sent un-mirrored
+             * @default false
+             */
+            mirrored: boolean;
+            /**
+             * Timestamps
+             * @description Each frame's `ts`
+             * @default ms on the client's clock, increasing within a batch and across batches
+             */
+            timestamps: string;
+            /**
+             * Stored
+             * @description Frames are processed in memory and never stored
+             * @default false
+             */
+            stored: boolean;
         };
         /** Challenge */
         Challenge: {
@@ -914,6 +1147,18 @@ export interface components {
              */
             liveness: components["schemas"]["LivenessBurst"] | ("off" | "advisory");
         };
+        /** CreateWebhookEndpointRequest */
+        CreateWebhookEndpointRequest: {
+            /**
+             * Url
+             * @description https URL of a public host (the local cloud also takes http://127.0.0.1)
+             */
+            url: string;
+            /** Events */
+            events: ("verification.decided" | "liveness.failed" | "proctoring.incident_opened" | "proctoring.report_ready" | "erasure.completed")[];
+            /** Description */
+            description?: string | null;
+        };
         /** DecideReviewRequest */
         DecideReviewRequest: {
             /**
@@ -1116,6 +1361,54 @@ export interface components {
              */
             type: string | null;
         };
+        /** Frame */
+        Frame: {
+            /**
+             * Ts
+             * @description When the frame was taken, ms on the client's clock
+             */
+            ts: number;
+            /**
+             * Image
+             * @description base64 JPEG, 640x480, un-mirrored
+             */
+            image: string;
+        };
+        /** FramesResponse */
+        FramesResponse: {
+            /** Session Id */
+            session_id: string;
+            /** Status */
+            status: string;
+            /** Sequence */
+            sequence: number;
+            /** Next Sequence */
+            next_sequence: number;
+            state: components["schemas"]["BatchState"];
+            /**
+             * Incidents
+             * @description Incidents opened or updated by this batch
+             */
+            incidents: components["schemas"]["IncidentView"][];
+            /**
+             * Guidance
+             * @description For the candidate: how to improve the capture (may be empty)
+             */
+            guidance: components["schemas"]["Guidance"][];
+            /**
+             * Batch
+             * @description This batch's numbers: frames, frames_with_face, identity_checks, ...
+             */
+            batch: {
+                [key: string]: number;
+            };
+            /**
+             * Replayed
+             * @description A retry of the batch applied last: its stored answer; nothing changed
+             * @default false
+             */
+            replayed: boolean;
+        };
         /**
          * GatewayMessage
          * @description API Gateway's own answer, given before any function runs (for example 401 for a missing or invalid token, 403 for a missing scope, 404 for no such route, 413 for a body over 10 MB)
@@ -1139,6 +1432,18 @@ export interface components {
              * @enum {string}
              */
             decision: "granted" | "refused";
+        };
+        /** Guidance */
+        Guidance: {
+            /** Code */
+            code: ("more_light" | "move_closer" | "move_back" | "face_the_camera" | "only_one_face" | "uncover_camera" | "centre_your_face") | string;
+            /**
+             * Text
+             * @description What to show the candidate, in zh-CN and en
+             */
+            text: {
+                [key: string]: string;
+            };
         };
         /** IdentificationResponse */
         IdentificationResponse: {
@@ -1164,6 +1469,50 @@ export interface components {
             model_id: string;
             /** Model Version */
             model_version: string;
+        };
+        /** IncidentView */
+        IncidentView: {
+            /**
+             * Incident Id
+             * @description Stable: <type>-<first frame index>
+             */
+            incident_id: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "face_absent" | "multiple_faces" | "different_person" | "looking_away" | "camera_obstructed_or_dark" | "presentation_attack";
+            /**
+             * Technical
+             * @description A capture condition (face_absent, camera_obstructed_or_dark): never counted against the candidate
+             */
+            technical: boolean;
+            /** Start Ts */
+            start_ts: number;
+            /** End Ts */
+            end_ts: number;
+            /** Frames */
+            frames: number;
+            /** Confidence */
+            confidence: number;
+            /** Model Version */
+            model_version: string;
+            /**
+             * Open
+             * @description Still ongoing at the end of the batch
+             */
+            open: boolean;
+            /**
+             * New
+             * @description Opened by this batch
+             */
+            new?: boolean | null;
+            /** Review Status */
+            review_status?: ("pending" | "confirmed" | "dismissed") | null;
+            /** Review Note */
+            review_note?: string | null;
+            /** Reviewed At */
+            reviewed_at?: string | null;
         };
         /** LevelCalibration */
         LevelCalibration: {
@@ -1326,6 +1675,19 @@ export interface components {
             created_at: string;
             content: components["schemas"]["NoticeContent"];
         };
+        /** NoticeView */
+        NoticeView: {
+            /** Locale */
+            locale: string;
+            /** Version */
+            version: number;
+            /** Sha256 */
+            sha256: string;
+            /** Content */
+            content: {
+                [key: string]: unknown;
+            };
+        };
         /**
          * PopulationFigures
          * @description What one population measured at a level's shipped threshold (development data of the model card).
@@ -1422,6 +1784,86 @@ export interface components {
             name: string;
             /** Contact */
             contact: string;
+        };
+        /** ProctoringReportResponse */
+        ProctoringReportResponse: {
+            /** Session Id */
+            session_id: string;
+            /** Exam Id */
+            exam_id: string;
+            /** Purpose */
+            purpose: string;
+            /** Mode */
+            mode: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "ended" | "alternative";
+            /** Started At */
+            started_at: string;
+            /** Ended At */
+            ended_at?: string | null;
+            /** Next Sequence */
+            next_sequence: number;
+            /**
+             * Report
+             * @description The signed report's claims (after the end)
+             */
+            report?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Report Token
+             * @description The report as a compact JWS (ES256): verify it with /v1/keys; typ proctoring-report
+             */
+            report_token?: string | null;
+            /**
+             * Incidents
+             * @description Every incident so far, with its review state
+             */
+            incidents: components["schemas"]["IncidentView"][];
+            review: components["schemas"]["ReviewCounts"];
+            /**
+             * Statement
+             * @default This report is not a decision. Every incident is a moment for a person to review; no adverse decision may be taken without that human review. Technical conditions (face_absent, camera_obstructed_or_dark) describe the capture, not the candidate, and are never counted against them.
+             */
+            statement: string;
+        };
+        /** ProctoringSessionResponse */
+        ProctoringSessionResponse: {
+            /** Session Id */
+            session_id: string;
+            /** Subject Id */
+            subject_id: string;
+            /** Purpose */
+            purpose: string;
+            /** Exam Id */
+            exam_id: string;
+            /** Mode */
+            mode: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "ended" | "alternative";
+            /**
+             * Next Sequence
+             * @default 0
+             */
+            next_sequence: number;
+            /** @description mode face: how to capture and send frames */
+            capture?: components["schemas"]["CapturePolicy"] | null;
+            /** @description The notice shown to the candidate (what is watched, kept, for how long, who reviews, how to appeal) */
+            notice?: components["schemas"]["NoticeView"] | null;
+            /** Verification Id */
+            verification_id?: string | null;
+            liveness?: components["schemas"]["LivenessResult"] | null;
+            /**
+             * Result Token
+             * @description The start's signed verification result (ES256, /v1/keys)
+             */
+            result_token?: string | null;
         };
         /** PurposeResponse */
         PurposeResponse: {
@@ -1522,6 +1964,25 @@ export interface components {
             age_band: "adult" | "minor_14_17" | "child_under_14";
             guardian?: components["schemas"]["Guardian"] | null;
         };
+        /** ReviewCounts */
+        ReviewCounts: {
+            /** Pending */
+            pending: number;
+            /** Confirmed */
+            confirmed: number;
+            /** Dismissed */
+            dismissed: number;
+        };
+        /** ReviewIncidentRequest */
+        ReviewIncidentRequest: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "confirmed" | "dismissed";
+            /** Note */
+            note?: string | null;
+        };
         /** ReviewResponse */
         ReviewResponse: {
             /** Review Id */
@@ -1533,6 +1994,15 @@ export interface components {
             status: "pending" | "verified" | "locked" | "superseded" | "approved" | "rejected" | "closed";
             /** Decided At */
             decided_at?: string | null;
+        };
+        /** RotateWebhookSecretRequest */
+        RotateWebhookSecretRequest: {
+            /**
+             * Window Seconds
+             * @description How long the current secret keeps signing next to the new one (0: it stops at once)
+             * @default 86400
+             */
+            window_seconds: number;
         };
         /** SessionResponse */
         SessionResponse: {
@@ -1630,6 +2100,39 @@ export interface components {
             /** Purpose */
             purpose: string;
         };
+        /** StartProctoringSessionRequest */
+        StartProctoringSessionRequest: {
+            /** Subject Id */
+            subject_id: string;
+            /**
+             * Purpose
+             * @constant
+             */
+            purpose: "exam_proctoring";
+            /** Exam Id */
+            exam_id: string;
+            /**
+             * Mode
+             * @description face: continuous face tracking (needs consent and a live burst); human_proctor or in_person: a sitting without any face processing, recorded as such (no consent needed)
+             * @default face
+             * @enum {string}
+             */
+            mode: "face" | "human_proctor" | "in_person";
+            /** @description mode face: the burst answering a liveness session's challenge (POST /v1/liveness/sessions); required whatever the purpose's liveness policy, else 403 liveness_required */
+            liveness?: components["schemas"]["LivenessBurst"] | null;
+            /**
+             * Frame Interval S
+             * @default 2
+             */
+            frame_interval_s: number;
+            /**
+             * Locale
+             * @description The notice returned with the session is in this language
+             * @default en
+             * @enum {string}
+             */
+            locale: "zh-CN" | "en";
+        };
         /**
          * StartSessionRequest
          * @description What the tenant knows of the person; none of it can make face the only method.
@@ -1661,6 +2164,16 @@ export interface components {
              * @enum {string}
              */
             locale: "zh-CN" | "en";
+        };
+        /** SubmitFramesRequest */
+        SubmitFramesRequest: {
+            /**
+             * Sequence
+             * @description 0 for the first batch, then one more each batch (next_sequence)
+             */
+            sequence: number;
+            /** Frames */
+            frames: components["schemas"]["Frame"][];
         };
         /** TemplateSummary */
         TemplateSummary: {
@@ -1773,6 +2286,85 @@ export interface components {
              * @description The 6-digit code; not used for manual_review
              */
             code?: string | null;
+        };
+        /** WebhookAttemptResponse */
+        WebhookAttemptResponse: {
+            /**
+             * Message Id
+             * @description The webhook-id header: the same for every attempt of one event
+             */
+            message_id: string;
+            /**
+             * Event Type
+             * @enum {string}
+             */
+            event_type: "verification.decided" | "liveness.failed" | "proctoring.incident_opened" | "proctoring.report_ready" | "erasure.completed";
+            /** Attempt */
+            attempt: number;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "delivered" | "failed" | "refused" | "endpoint_gone";
+            /** At */
+            at: string;
+            /** Status Code */
+            status_code?: number | null;
+            /** Error */
+            error?: string | null;
+        };
+        /** WebhookAttemptsResponse */
+        WebhookAttemptsResponse: {
+            /** Endpoint Id */
+            endpoint_id: string;
+            /** Attempts */
+            attempts: components["schemas"]["WebhookAttemptResponse"][];
+        };
+        /** WebhookEndpointCreatedResponse */
+        WebhookEndpointCreatedResponse: {
+            /** Endpoint Id */
+            endpoint_id: string;
+            /** Url */
+            url: string;
+            /** Events */
+            events: ("verification.decided" | "liveness.failed" | "proctoring.incident_opened" | "proctoring.report_ready" | "erasure.completed")[];
+            /** Description */
+            description?: string | null;
+            /** Created At */
+            created_at: string;
+            /**
+             * Rotation Ends At
+             * @description While a rotation lasts, deliveries carry a signature by the old and by the new secret
+             */
+            rotation_ends_at?: string | null;
+            /**
+             * Secret
+             * @description whsec_...: shown once; verify each delivery's webhook-signature with it
+             */
+            secret: string;
+        };
+        /** WebhookEndpointResponse */
+        WebhookEndpointResponse: {
+            /** Endpoint Id */
+            endpoint_id: string;
+            /** Url */
+            url: string;
+            /** Events */
+            events: ("verification.decided" | "liveness.failed" | "proctoring.incident_opened" | "proctoring.report_ready" | "erasure.completed")[];
+            /** Description */
+            description?: string | null;
+            /** Created At */
+            created_at: string;
+            /**
+             * Rotation Ends At
+             * @description While a rotation lasts, deliveries carry a signature by the old and by the new secret
+             */
+            rotation_ends_at?: string | null;
+        };
+        /** WebhookEndpointsResponse */
+        WebhookEndpointsResponse: {
+            /** Endpoints */
+            endpoints: components["schemas"]["WebhookEndpointResponse"][];
         };
     };
     responses: never;
@@ -3301,8 +3893,21 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartProctoringSessionRequest"];
+            };
+        };
         responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProctoringSessionResponse"];
+                };
+            };
             /** @description No valid bearer token */
             401: {
                 headers: {
@@ -3323,8 +3928,327 @@ export interface operations {
                     "application/json": components["schemas"]["GatewayMessage"];
                 };
             };
-            /** @description Not implemented yet (code not_implemented) */
-            501: {
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    get_proctoring_session_v1_proctoring_sessions__session_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProctoringReportResponse"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    end_proctoring_v1_proctoring_sessions__session_id__end_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProctoringReportResponse"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    submit_proctoring_frames_v1_proctoring_sessions__session_id__frames_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubmitFramesRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FramesResponse"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    review_incident_v1_proctoring_sessions__session_id__incidents__incident_id__review_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+                incident_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewIncidentRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentView"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    review_incident_post_v1_proctoring_sessions__session_id__incidents__incident_id__review_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+                incident_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewIncidentRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncidentView"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4064,6 +4988,367 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VerificationResponse"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    list_endpoints_v1_webhooks_endpoints_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointsResponse"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    create_endpoint_v1_webhooks_endpoints_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointCreatedResponse"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    get_endpoint_v1_webhooks_endpoints__endpoint_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointResponse"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    delete_endpoint_v1_webhooks_endpoints__endpoint_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    list_attempts_v1_webhooks_endpoints__endpoint_id__attempts_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAttemptsResponse"];
+                };
+            };
+            /** @description No valid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The token lacks the route's scope, or the client is no tenant */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+            /** @description The request does not match the schema (invalid_request) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An error: a problem document with a stable code */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    "application/json": components["schemas"]["GatewayMessage"];
+                };
+            };
+        };
+    };
+    rotate_secret_v1_webhooks_endpoints__endpoint_id__rotate_secret_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                endpoint_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RotateWebhookSecretRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointCreatedResponse"];
                 };
             };
             /** @description No valid bearer token */
