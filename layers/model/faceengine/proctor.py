@@ -75,8 +75,13 @@ class Incident:
     open: bool  # still ongoing at the end of the batch
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (`technical` tells whether the type blames no one)."""
-        return {**asdict(self), "technical": self.type in TECHNICAL}
+        """The fields as a plain JSON-ready dict (Incident(**d) rebuilds it)."""
+        return asdict(self)
+
+    @property
+    def technical(self) -> bool:
+        """A technical condition (TECHNICAL): guidance for the candidate, never a flag against them."""
+        return self.type in TECHNICAL
 
 
 @dataclass(frozen=True)

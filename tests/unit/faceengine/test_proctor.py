@@ -76,7 +76,8 @@ def test_a_sustained_condition_is_one_incident_with_its_times(params: dict, kind
     assert (inc.start_ts, inc.end_ts, inc.frames, inc.open) == (10 * STEP, 15 * STEP, 6, False)
     assert inc.incident_id == f"{kind}-10"
     assert inc.confidence == 1.0
-    assert inc.to_dict()["technical"] == (kind in proctor.TECHNICAL)
+    assert inc.technical == (kind in proctor.TECHNICAL)
+    assert proctor.Incident(**json.loads(json.dumps(inc.to_dict()))) == inc
 
 
 def test_a_condition_shorter_than_its_duration_is_not_an_incident(params: dict) -> None:

@@ -220,3 +220,26 @@ def test_malformed_batches_have_stable_codes(engine: FaceEngine, shared_dir: Pat
     other = Template(vector=candidate.vector, model_id="other", model_version="1")
     with pytest.raises(errors.ModelMismatchError):
         engine.proctor(None, frames, [0.0, 1.0], other)
+
+
+@pytest.mark.slow  # every frame of two whole clips (about 390 frames) through the engine
+@pytest.mark.parametrize("name", ["blink_a", "turns_a"])
+def test_bona_fide_clips_raise_no_presentation_attack(engine: FaceEngine, shared_dir: Path, name: str) -> None:
+    # Given a whole bona fide clip at 10 fps, re-framed to 640x480 as a webcam would send it (blink_a's frontal
+    # frames score 0.06 at times, turns_a's 0.046: with the liveness threshold 0.1 both raised presentation_attack)
+    from compose_sessions import fit
+
+    files = sorted((shared_dir / "clips" / name).glob("*.jpg"))
+    frames = [jpeg(np.asarray(fit(Image.open(p)))) for p in files]
+    template = engine.enrol(frames[0])
+    state = None
+    found: list[Incident] = []
+    for b in range(0, len(frames), 25):
+        times = [100.0 * k for k in range(b, min(b + 25, len(frames)))]
+        update = engine.proctor(state, frames[b : b + 25], times, template)
+        state, found = update.state, merge_incidents(found, update.incidents)
+    assert state is not None
+    found = merge_incidents(found, engine.end_proctoring(state))
+    # Then nothing is flagged, and PAD was checked on most frames
+    assert found == []
+    assert state["totals"]["pad_checks"] >= len(frames) // 2
