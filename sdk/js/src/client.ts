@@ -16,7 +16,10 @@ export type FallbackVerification = Schemas["FallbackVerificationResponse"];
 export type LivenessBurst = Schemas["LivenessBurst"];
 export type Enrolment = Schemas["EnrolmentResponse"];
 export type DeviceSession = Schemas["DeviceSessionView"];
-export type ProctoringStart = Schemas["DeviceStartProctoringRequest"];
+type StartBody = Schemas["DeviceStartProctoringRequest"];
+/** The start's body; mode (face), frame_interval_s (2) and locale (en) have the service's defaults. */
+export type ProctoringStart = Omit<StartBody, "mode" | "frame_interval_s" | "locale"> &
+  Partial<Pick<StartBody, "mode" | "frame_interval_s" | "locale">>;
 export type ProctoringSession = Schemas["ProctoringSessionResponse"];
 export type ProctoringFrame = Schemas["Frame"];
 export type ProctoringFrames = Schemas["FramesResponse"];
@@ -88,7 +91,7 @@ export class DeviceClient {
   /** Starts the exam sitting of the token's subject (purpose exam_proctoring): mode face needs the burst
    * answering `livenessSession()`'s challenge; the answer carries the capture policy and the notice. */
   async startProctoring(body: ProctoringStart): Promise<ProctoringSession> {
-    return unwrap(await this.api.POST("/v1/device/proctoring/sessions", { body }));
+    return unwrap(await this.api.POST("/v1/device/proctoring/sessions", { body: body as StartBody }));
   }
 
   /** One batch of frames (base64 JPEG, `ts` in ms on this device's clock, increasing). `sequence` is the
