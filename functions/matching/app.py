@@ -20,6 +20,8 @@ from facegate.api.images import decode_base64_image
 from facegate.api.resolver import caller, create_resolver, device_caller, require_scope
 from facegate.consent.api import PurposeName
 from facegate.core.config import get_settings
+from facegate.core.errors import OperationNotAllowedError
+from facegate.core.hashing import Subject
 from facegate.core.tenancy import CallerContext
 from facegate.devices.api import DeviceVerificationRequest, StartDeviceLivenessSessionRequest
 from facegate.devices.service import require_operation
@@ -44,6 +46,7 @@ from facegate.matching.api import (
 )
 from facegate.proctoring.api import (
     CapturePolicy,
+    DeviceStartProctoringRequest,
     FramesResponse,
     IncidentView,
     NoticeView,
@@ -212,6 +215,12 @@ def start_proctoring(body: StartProctoringSessionRequest) -> Response[dict[str, 
     the notice. Without consent: 403 consent_required with the sittings without face processing."""
     who = caller(app, container().tenant_for_client)
     require_scope(who, "verify")
+    return _start_proctoring(who, body)
+
+
+def _start_proctoring(who: CallerContext, body: StartProctoringSessionRequest) -> Response[dict[str, Any]]:
+    """POST /v1/proctoring/sessions and POST /v1/device/proctoring/sessions (the device's subject and purpose in
+    `body`)."""
     subject = container().subject(who, body.subject_id)
 
     def operation(parsed: StartProctoringSessionRequest) -> dict[str, Any]:
@@ -245,7 +254,13 @@ def submit_proctoring_frames(session_id: SessionIdPath, body: SubmitFramesReques
     """A batch of frames, applied in order and exactly once (`sequence`); tracked in memory, never stored."""
     who = caller(app, container().tenant_for_client)
     require_scope(who, "verify")
-    outcome = container().proctoring.submit(who, session_id, body.batch())
+    return _submit_frames(who, session_id, body)
+
+
+def _submit_frames(
+    who: CallerContext, session_id: str, body: SubmitFramesRequest, owner: Subject | None = None
+) -> dict[str, Any]:
+    outcome = container().proctoring.submit(who, session_id, body.batch(), owner)
     return FramesResponse.model_validate({**outcome.answer, "replayed": outcome.replayed}).model_dump(
         mode="json", exclude_none=True, by_alias=True
     )
@@ -315,6 +330,35 @@ def device_verify(body: DeviceVerificationRequest) -> Response[dict[str, Any]]:
     grant = require_operation(who, "verify", container().now())
     request = CreateVerificationRequest(subject_id=grant.subject_id, purpose=grant.purpose, **dict(body))
     return _verify(who, request)
+
+
+@app.post("/v1/device/proctoring/sessions", responses=returns(ProctoringSessionResponse, 201))
+def device_start_proctoring(body: DeviceStartProctoringRequest) -> Response[dict[str, Any]]:
+    """Start a sitting for the token's subject (as POST /v1/proctoring/sessions); the token's purpose must be
+    exam_proctoring."""
+    who = device_caller(app)
+    grant = require_operation(who, "proctoring", container().now())
+    if grant.purpose != "exam_proctoring":
+        raise OperationNotAllowedError("proctoring is for device sessions of the purpose exam_proctoring")
+    request = StartProctoringSessionRequest(subject_id=grant.subject_id, purpose="exam_proctoring", **dict(body))
+    return _start_proctoring(who, request)
+
+
+@app.post("/v1/device/proctoring/sessions/<session_id>/frames", responses=returns(FramesResponse))
+def device_submit_proctoring_frames(session_id: SessionIdPath, body: SubmitFramesRequest) -> dict[str, Any]:
+    """A batch of frames of the token's subject's sitting (as POST /v1/proctoring/sessions/{id}/frames); another
+    subject's sitting is not found."""
+    who = device_caller(app)
+    grant = require_operation(who, "proctoring", container().now())
+    return _submit_frames(who, session_id, body, container().subject(who, grant.subject_id))
+
+
+@app.post("/v1/device/proctoring/sessions/<session_id>/end", responses=returns(ProctoringReportResponse))
+def device_end_proctoring(session_id: SessionIdPath) -> dict[str, Any]:
+    """End the token's subject's sitting: the signed report (as POST /v1/proctoring/sessions/{id}/end)."""
+    who = device_caller(app)
+    grant = require_operation(who, "proctoring", container().now())
+    return _report(container().proctoring.end(who, session_id, container().subject(who, grant.subject_id)))
 
 
 # ---------------------------------------------------------------- end device sessions

@@ -10,7 +10,10 @@ Routes (all under /demo/; everything else still goes to the API gateway):
   GET  /demo/...                          the built page's files
   POST /demo/backend/device-session       {subject_id?, email?, locale?} -> the device session and a
                                           verification session (its id offers the e-mail code)
-  POST /demo/backend/result               {result_token} -> {valid, claims} (signature checked with /v1/keys)
+  POST /demo/backend/exam-session         {subject_id?} -> a device session of the purpose exam_proctoring with the
+                                          operation proctoring (the exam view, /demo/?view=exam) and the exam id
+  POST /demo/backend/result               {result_token} -> {valid, claims} (signature checked with /v1/keys; the
+                                          exam's report_token too)
   GET  /demo/backend/outbox               the local outbox's newest e-mails (a person trying the page reads the code)
 """
 
@@ -34,6 +37,11 @@ PURPOSE = "checkout"
 OPERATIONS = ["notice", "consent", "liveness", "verify", "enrol"]
 SUBJECT = re.compile(r"^[A-Za-z0-9._:@\-]{1,128}$")
 DEFAULT_SUBJECT = "shopper-0001"
+# The exam view (/demo/?view=exam): an exam platform's backend minting a device session for a candidate's sitting.
+EXAM_PURPOSE = "exam_proctoring"
+EXAM_OPERATIONS = ["notice", "consent", "liveness", "proctoring"]
+EXAM_ID = "demo-exam-2026"
+DEFAULT_CANDIDATE = "candidate-0001"
 DEFAULT_EMAIL = "shopper@example.com"
 NOT_BUILT = (
     "<!doctype html><meta charset=utf-8><title>facegate demo</title>"
@@ -77,6 +85,8 @@ class DemoBackend:
             route = (method, path.removeprefix("/demo/backend/"))
             if route == ("POST", "device-session"):
                 return self.device_session(data)
+            if route == ("POST", "exam-session"):
+                return self.exam_session(data)
             if route == ("POST", "result"):
                 return self.result(data)
             if route == ("GET", "outbox"):
@@ -131,6 +141,21 @@ class DemoBackend:
         if status != 201:
             return _json(status, session)
         return _json(201, {**minted, "api": "", "verification_session": session})
+
+    def exam_session(self, data: dict[str, Any]) -> Reply:
+        """What an exam platform's backend does when a signed-in candidate opens the exam: mint a device session for
+        the candidate's sitting (the longest a device session lives; a longer exam mints again)."""
+        subject = str(data.get("subject_id") or DEFAULT_CANDIDATE)
+        if not SUBJECT.match(subject):
+            return _json(400, {"code": "invalid_request", "detail": "subject_id"})
+        status, minted = self._call(
+            "POST",
+            "/v1/device-sessions",
+            {"subject_id": subject, "purpose": EXAM_PURPOSE, "operations": EXAM_OPERATIONS, "ttl_seconds": 600},
+        )
+        if status != 201:
+            return _json(status, minted)
+        return _json(201, {**minted, "api": "", "exam_id": EXAM_ID})
 
     def result(self, data: dict[str, Any]) -> Reply:
         """The shop checks the signed result with the service's public keys before it trusts it."""

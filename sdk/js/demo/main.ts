@@ -269,4 +269,6 @@ async function alternative() {
   input.focus();
 }
 
-void start();
+// The demo exam (proctoring from the candidate's device): /demo/?view=exam
+if (params.get("view") === "exam") void import("./exam").then((m) => m.runExam(app, locale, params));
+else void start();

@@ -16,6 +16,14 @@ export type FallbackVerification = Schemas["FallbackVerificationResponse"];
 export type LivenessBurst = Schemas["LivenessBurst"];
 export type Enrolment = Schemas["EnrolmentResponse"];
 export type DeviceSession = Schemas["DeviceSessionView"];
+type StartBody = Schemas["DeviceStartProctoringRequest"];
+/** The start's body; mode (face), frame_interval_s (2) and locale (en) have the service's defaults. */
+export type ProctoringStart = Omit<StartBody, "mode" | "frame_interval_s" | "locale"> &
+  Partial<Pick<StartBody, "mode" | "frame_interval_s" | "locale">>;
+export type ProctoringSession = Schemas["ProctoringSessionResponse"];
+export type ProctoringFrame = Schemas["Frame"];
+export type ProctoringFrames = Schemas["FramesResponse"];
+export type ProctoringReport = Schemas["ProctoringReportResponse"];
 export type SecurityLevel = "standard" | "high" | "very_high";
 export type AlternativeMethod = "email_otp" | "sms_otp" | "totp" | "manual_review";
 
@@ -78,6 +86,33 @@ export class DeviceClient {
 
   async enrol(burst: LivenessBurst): Promise<Enrolment> {
     return unwrap(await this.api.POST("/v1/device/enrolments", { body: { liveness: burst } }));
+  }
+
+  /** Starts the exam sitting of the token's subject (purpose exam_proctoring): mode face needs the burst
+   * answering `livenessSession()`'s challenge; the answer carries the capture policy and the notice. */
+  async startProctoring(body: ProctoringStart): Promise<ProctoringSession> {
+    return unwrap(await this.api.POST("/v1/device/proctoring/sessions", { body: body as StartBody }));
+  }
+
+  /** One batch of frames (base64 JPEG, `ts` in ms on this device's clock, increasing). `sequence` is the
+   * session's next_sequence; sending the same batch again (same sequence, frames and times) is answered from
+   * the stored answer (`replayed: true`), never applied twice. Prefer `ProctoringUploader`, which keeps count. */
+  async sendFrames(sessionId: string, sequence: number, frames: ProctoringFrame[]): Promise<ProctoringFrames> {
+    return unwrap(
+      await this.api.POST("/v1/device/proctoring/sessions/{session_id}/frames", {
+        params: { path: { session_id: sessionId } },
+        body: { sequence, frames },
+      }),
+    );
+  }
+
+  /** Ends the sitting: the signed report (ending again answers the same report). */
+  async endProctoring(sessionId: string): Promise<ProctoringReport> {
+    return unwrap(
+      await this.api.POST("/v1/device/proctoring/sessions/{session_id}/end", {
+        params: { path: { session_id: sessionId } },
+      }),
+    );
   }
 
   async startAlternative(sessionId: string, method: AlternativeMethod, locale: Locale): Promise<FallbackChallenge> {

@@ -5,3 +5,4 @@ export * from "./guidance";
 export * from "./http";
 export * from "./i18n";
 export * from "./token";
+export * from "./proctoring";

@@ -189,6 +189,15 @@ class DeviceSessionView(TypedDict):
     alternatives: list[Literal['email_otp', 'sms_otp', 'totp', 'manual_review']]
 
 
+class DeviceStartProctoringRequest(TypedDict):
+    """POST /v1/proctoring/sessions's body without subject_id and purpose (the device token's)."""
+    exam_id: str
+    mode: NotRequired[Literal['face', 'human_proctor', 'in_person']]
+    liveness: NotRequired[LivenessBurst | None]
+    frame_interval_s: NotRequired[int]
+    locale: NotRequired[Literal['zh-CN', 'en']]
+
+
 class DeviceVerificationRequest(TypedDict):
     """POST /v1/verifications's body without subject_id and purpose (the token's) and without probe_id."""
     image: NotRequired[str | None]
@@ -692,6 +701,18 @@ class Operations:
         """GET /v1/device/notice (device token)."""
         return self._call('GET', '/v1/device/notice', {}, {'locale': locale}, None, (200,))
 
+    def device_start_proctoring(self, body: DeviceStartProctoringRequest, *, idempotency_key: str | None = None) -> ProctoringSessionResponse:
+        """POST /v1/device/proctoring/sessions (device token)."""
+        return self._call('POST', '/v1/device/proctoring/sessions', {}, {}, body, (201,), idempotency_key)
+
+    def device_end_proctoring(self, session_id: str, *, idempotency_key: str | None = None) -> ProctoringReportResponse:
+        """POST /v1/device/proctoring/sessions/{session_id}/end (device token)."""
+        return self._call('POST', '/v1/device/proctoring/sessions/{session_id}/end', {'session_id': session_id}, {}, None, (200,), idempotency_key)
+
+    def device_submit_proctoring_frames(self, session_id: str, body: SubmitFramesRequest, *, idempotency_key: str | None = None) -> FramesResponse:
+        """POST /v1/device/proctoring/sessions/{session_id}/frames (device token)."""
+        return self._call('POST', '/v1/device/proctoring/sessions/{session_id}/frames', {'session_id': session_id}, {}, body, (200,), idempotency_key)
+
     def device_session(self) -> DeviceSessionView:
         """GET /v1/device/session (device token)."""
         return self._call('GET', '/v1/device/session', {}, {}, None, (200,))
@@ -859,12 +880,15 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     'create_endpoint': ('POST', '/v1/webhooks/endpoints'),
     'decide_review': ('POST', '/v1/fallback/reviews/{review_id}/decision'),
     'delete_endpoint': ('DELETE', '/v1/webhooks/endpoints/{endpoint_id}'),
+    'device_end_proctoring': ('POST', '/v1/device/proctoring/sessions/{session_id}/end'),
     'device_notice': ('GET', '/v1/device/notice'),
     'device_record_consent': ('POST', '/v1/device/consents'),
     'device_session': ('GET', '/v1/device/session'),
     'device_start_challenge': ('POST', '/v1/device/fallback/challenges'),
     'device_start_enrolment': ('POST', '/v1/device/enrolments'),
     'device_start_liveness_session': ('POST', '/v1/device/liveness/sessions'),
+    'device_start_proctoring': ('POST', '/v1/device/proctoring/sessions'),
+    'device_submit_proctoring_frames': ('POST', '/v1/device/proctoring/sessions/{session_id}/frames'),
     'device_verify': ('POST', '/v1/device/verifications'),
     'device_verify_challenge': ('POST', '/v1/device/fallback/challenges/{challenge_id}/verify'),
     'end_proctoring': ('POST', '/v1/proctoring/sessions/{session_id}/end'),

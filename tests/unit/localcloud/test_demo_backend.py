@@ -60,6 +60,8 @@ def test_says_how_to_build_the_page_when_it_is_not_built(tmp_path: Path, monkeyp
         ("POST", "/demo/backend/device-session", b"{not json", 400),
         ("POST", "/demo/backend/device-session", b"[1]", 400),
         ("POST", "/demo/backend/device-session", b'{"subject_id": "no spaces allowed"}', 400),
+        ("POST", "/demo/backend/exam-session", b'{"subject_id": "no spaces allowed"}', 400),
+        ("POST", "/demo/backend/exam-session", b"[1]", 400),
         ("POST", "/demo/backend/result", b'{"result_token": 5}', 400),
         ("POST", "/demo/backend/other", b"{}", 404),
         ("POST", "/demo/index.html", b"", 405),
@@ -69,3 +71,32 @@ def test_refuses_bad_requests_before_calling_the_api(method: str, path: str, bod
     reply = backend().handle(method, path, body)
     assert reply.status == status
     assert json.loads(reply.body)["code"]
+
+
+def test_the_exam_session_is_a_narrow_device_session_for_the_candidates_sitting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The exam view's backend mints for exam_proctoring with the operations an exam needs, never verify or enrol."""
+    calls: list[tuple[str, str, object]] = []
+
+    def api(method: str, path: str, body: object = None) -> tuple[int, object]:
+        calls.append((method, path, body))
+        return 201, {"token": "t", "device_session_id": "d"}
+
+    b = backend()
+    monkeypatch.setattr(b, "_call", api)
+    reply = b.handle("POST", "/demo/backend/exam-session", b'{"subject_id": "cand-1"}')
+    assert reply.status == 201 and reply.headers["cache-control"] == "no-store"
+    assert json.loads(reply.body)["exam_id"] == demo.EXAM_ID
+    assert calls == [
+        (
+            "POST",
+            "/v1/device-sessions",
+            {
+                "subject_id": "cand-1",
+                "purpose": "exam_proctoring",
+                "operations": ["notice", "consent", "liveness", "proctoring"],
+                "ttl_seconds": 600,
+            },
+        )
+    ]

@@ -27,6 +27,9 @@ ROUTE_OPERATIONS: dict[str, str | None] = {
     "POST /v1/device/enrolments": "enrol",
     "POST /v1/device/fallback/challenges": "verify",
     "POST /v1/device/fallback/challenges/{challenge_id}/verify": "verify",
+    "POST /v1/device/proctoring/sessions": "proctoring",
+    "POST /v1/device/proctoring/sessions/{session_id}/frames": "proctoring",
+    "POST /v1/device/proctoring/sessions/{session_id}/end": "proctoring",
 }
 
 

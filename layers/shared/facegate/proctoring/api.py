@@ -238,3 +238,19 @@ class ReviewIncidentRequest(BaseModel):
 
     status: Literal["confirmed", "dismissed"]
     note: Note | None = None
+
+
+class DeviceStartProctoringRequest(BaseModel):
+    """POST /v1/proctoring/sessions's body without subject_id and purpose (the device token's)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    exam_id: ExamId
+    mode: Literal["face", "human_proctor", "in_person"] = Field(
+        "face", description="face, or a sitting without any face processing (human_proctor, in_person)"
+    )
+    liveness: LivenessBurst | None = Field(
+        None, description="mode face: the burst answering POST /v1/device/liveness/sessions's challenge"
+    )
+    frame_interval_s: int = Field(FRAME_INTERVAL_DEFAULT_S, ge=FRAME_INTERVAL_MIN_S, le=FRAME_INTERVAL_MAX_S)
+    locale: Locale = Field("en", description="The notice returned with the session is in this language")

@@ -221,8 +221,11 @@ class ProctoringService:
 
     # -- frames
 
-    def submit(self, caller: CallerContext, session_id: str, batch: Batch) -> BatchOutcome:
-        session = self._session(caller, session_id)
+    def submit(
+        self, caller: CallerContext, session_id: str, batch: Batch, owner: Subject | None = None
+    ) -> BatchOutcome:
+        """`owner`: for a device caller, the token's subject (a session of anyone else is not found)."""
+        session = self._session(caller, session_id, owner)
         if session.mode != MODE_FACE:
             raise ProctoringSessionEndedError("a sitting without face processing takes no frames")
         digest = batch_digest(batch)
@@ -282,7 +285,7 @@ class ProctoringService:
         )
         if not self._sessions.apply_batch(session, applied, incidents):
             # Another request applied a batch first (or ended the session): the same batch is a retry.
-            current = self._session(caller, session_id)
+            current = self._session(caller, session_id, owner)
             replay = self._replay(current, batch, digest)
             if replay is not None:
                 return replay
@@ -375,11 +378,11 @@ class ProctoringService:
 
     # -- end and report
 
-    def end(self, caller: CallerContext, session_id: str) -> SessionView:
+    def end(self, caller: CallerContext, session_id: str, owner: Subject | None = None) -> SessionView:
         """Close the open incidents and sign the report; ending an ended session answers the same report. A batch
         applied while the report was being made is not lost: the end is made again over it."""
         for _ in range(END_ATTEMPTS):
-            session = self._session(caller, session_id)
+            session = self._session(caller, session_id, owner)
             if session.mode != MODE_FACE:
                 raise ProctoringSessionEndedError("a sitting without face processing has no report")
             if session.ended:
@@ -398,7 +401,7 @@ class ProctoringService:
             if self._sessions.end(session, ended, closed):
                 break
         else:
-            current = self._session(caller, session_id)
+            current = self._session(caller, session_id, owner)
             raise SequenceConflictError(expected_sequence=current.next_sequence)
         summary = claims["summary"]
         self._auditor.record(
@@ -462,8 +465,8 @@ class ProctoringService:
             },
         }
 
-    def view(self, caller: CallerContext, session_id: str) -> SessionView:
-        session = self._session(caller, session_id)
+    def view(self, caller: CallerContext, session_id: str, owner: Subject | None = None) -> SessionView:
+        session = self._session(caller, session_id, owner)
         incidents = sorted(
             self._sessions.incidents(caller.tenant_id, session_id), key=lambda i: (i.start_ts, i.incident_id)
         )
@@ -502,9 +505,16 @@ class ProctoringService:
 
     # -- helpers
 
-    def _session(self, caller: CallerContext, session_id: str) -> ProctoringSession:
+    def _session(self, caller: CallerContext, session_id: str, owner: Subject | None = None) -> ProctoringSession:
+        """The tenant's session; for a device caller, only its own subject's for its own purpose (`owner`: the
+        token's subject): anyone else's is not found, as another tenant's is (no probing of session ids)."""
         session = self._sessions.get(caller.tenant_id, session_id)
         if session is None:
+            raise ProctoringSessionNotFoundError()
+        device = caller.device_session
+        if device is not None and (
+            owner is None or session.subject_ref != owner.ref or session.purpose != device.purpose
+        ):
             raise ProctoringSessionNotFoundError()
         return session
 

@@ -1,0 +1,318 @@
+/** The demo exam (/demo/?view=exam): the exam platform's backend mints a device session (purpose exam_proctoring);
+ * the candidate reads the notice, consents (or chooses a human-proctored sitting), answers a liveness challenge that
+ * starts the sitting, then the page sends one camera frame every N seconds in batches and shows the candidate's
+ * guidance and the incidents ongoing; "End exam" shows the signed report, decoded and checked with /v1/keys.
+ * Query: lang=zh-CN|en, subject=<candidate id>, interval=<s, 2..10>, batch=<frames a batch>. */
+
+import {
+  Camera,
+  ChallengeView,
+  DeviceClient,
+  FacegateError,
+  type Locale,
+  type Notice,
+  type ProctoringFrame,
+  type ProctoringFrames,
+  ProctoringUploader,
+  type ProctoringSession,
+  blobToBase64,
+  decodeToken,
+  framePlan,
+  incidentText,
+  proctoringGuidanceText,
+  problemText,
+  text as sdkText,
+} from "../src/index";
+
+const T: Record<string, [string, string]> = {
+  title: ["演示考试 · 在线监考", "Demo exam · online proctoring"],
+  notice_title: ["本场考试使用人脸监考", "This exam is proctored with your face"],
+  purpose: ["目的", "Purpose"],
+  method: ["处理方式", "What is processed"],
+  retention: ["保存期限", "How long it is kept"],
+  rights: ["您的权利", "Your rights"],
+  withdrawal: ["撤回同意", "Withdrawing consent"],
+  alternatives: ["其他方式", "Other ways"],
+  processor: ["处理者", "Processor"],
+  agree: ["同意并开始身份确认", "I agree: confirm it is me"],
+  refuse: ["不同意，改为人工监考", "I do not agree: a human proctor instead"],
+  human: ["已为您安排人工监考，不处理任何人脸数据。", "A human-proctored sitting was arranged: no face data is processed."],
+  confirmed: ["身份已确认，监考会话已开始。", "It is you: the proctored sitting has started."],
+  begin: ["开始考试", "Begin the exam"],
+  end: ["结束考试", "End exam"],
+  every: ["每隔几秒拍摄一帧画面，画面不会被保存。", "One picture every few seconds; pictures are never stored."],
+  batches: ["已发送批次", "Batches sent"],
+  incidents_now: ["当前情况", "Now"],
+  none: ["无", "None"],
+  guidance: ["提示", "Tips"],
+  report: ["签名的监考报告（已解码）", "The signed proctoring report (decoded)"],
+  checked: ["考试平台已用 /v1/keys 验证签名", "The exam platform checked the signature with /v1/keys"],
+  not_checked: ["签名验证失败", "The signature did not verify"],
+  for_review: ["待人工复核的事件", "Incidents for a person to review"],
+  restart: ["重新开始", "Start over"],
+};
+
+let locale: Locale = "en";
+let app: HTMLElement;
+const t = (key: string) => (locale === "zh-CN" ? T[key]![0] : T[key]![1]);
+
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Array<Node | string>) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+
+function button(label: string, onClick: () => void, attrs: Record<string, string> = {}) {
+  const b = h("button", { type: "button", ...attrs }, label);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function screen(name: string, ...children: Array<Node | string>): HTMLElement {
+  app.dataset.screen = name;
+  app.replaceChildren(...children);
+  return app;
+}
+
+function showProblem(error: unknown, again?: () => void) {
+  const code = error instanceof FacegateError ? error.code : "internal_error";
+  const text = problemText(code, locale);
+  const actions: Node[] = [];
+  if (text.retry && again) actions.push(button(sdkText("try_again", locale), again, { "data-fg": "retry" }));
+  actions.push(button(t("refuse"), () => void humanProctor(), { "data-fg": "alternative", class: "secondary" }));
+  screen("problem", h("p", { class: "problem", "data-code": code }, text.message), ...actions);
+  console.warn("facegate problem", code, error);
+}
+
+let client: DeviceClient;
+let notice: Notice;
+let examId = "demo-exam-2026";
+
+export async function runExam(root: HTMLElement, lang: Locale, params: URLSearchParams): Promise<void> {
+  app = root;
+  locale = lang;
+  document.title = t("title");
+  const heading = document.querySelector("header h1");
+  if (heading) heading.textContent = t("title");
+  const response = await fetch("/demo/backend/exam-session", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ subject_id: params.get("subject") ?? undefined, locale }),
+  });
+  if (!response.ok) {
+    const problem = await response.json().catch(() => ({}));
+    return showProblem(new FacegateError({ status: response.status, code: problem.code ?? "service_unavailable" }));
+  }
+  const minted = (await response.json()) as { token: string; exam_id: string };
+  examId = minted.exam_id;
+  document.querySelector("header .order")?.replaceChildren(examId);
+  client = new DeviceClient({ baseUrl: location.origin, token: minted.token });
+  const interval = Math.min(10, Math.max(2, Number(params.get("interval") ?? 2) || 2));
+  const batch = Math.min(30, Math.max(1, Number(params.get("batch") ?? 3) || 3));
+  try {
+    notice = await client.notice(locale);
+  } catch (error) {
+    return showProblem(error, () => void runExam(root, lang, params));
+  }
+  const c = notice.content;
+  const row = (key: string, value: string) => [h("dt", {}, t(key)), h("dd", {}, value)];
+  screen(
+    "notice",
+    h("h2", {}, c.title || t("notice_title")),
+    h(
+      "dl",
+      { class: "notice", "data-version": String(notice.version) },
+      ...row("processor", `${c.processor.name} (${c.processor.contact})`),
+      ...row("purpose", c.purpose),
+      ...row("method", c.method),
+      ...row("retention", c.retention),
+      ...row("rights", c.rights.join(" ")),
+      ...row("withdrawal", c.withdrawal),
+      ...row("alternatives", c.alternatives_text),
+    ),
+    h("p", {}, c.sensitive_data_statement),
+    button(t("agree"), () => void agree(interval, batch), { "data-fg": "agree" }),
+    button(t("refuse"), () => void refuse(), { "data-fg": "refuse", class: "secondary" }),
+  );
+}
+
+async function agree(interval: number, batch: number) {
+  try {
+    await client.consent(notice, "granted", locale);
+  } catch (error) {
+    return showProblem(error, () => void agree(interval, batch));
+  }
+  return challenge(interval, batch);
+}
+
+async function refuse() {
+  try {
+    await client.consent(notice, "refused", locale);
+  } catch (error) {
+    return showProblem(error);
+  }
+  return humanProctor();
+}
+
+/** The sitting without face processing (no consent needed): recorded as such. */
+async function humanProctor() {
+  try {
+    const session = await client.startProctoring({ exam_id: examId, mode: "human_proctor", locale });
+    screen("alternative", h("p", { "data-fg": "mode", "data-mode": session.mode }, t("human")));
+  } catch (error) {
+    showProblem(error);
+  }
+}
+
+/** The liveness challenge; its burst starts the sitting (consent, liveness, a match against the enrolment). */
+async function challenge(interval: number, batch: number) {
+  let live;
+  try {
+    live = await client.livenessSession();
+  } catch (error) {
+    return showProblem(error, () => void challenge(interval, batch));
+  }
+  screen("challenge");
+  app.dataset.kind = "exam";
+  const view = new ChallengeView(app, { locale, onAlternative: () => void humanProctor() });
+  view.showActions(live.challenge.actions);
+  view.root.dataset.session = live.session_id;
+  view.anotherButton.addEventListener("click", () => void challenge(interval, batch));
+  view.startButton.addEventListener("click", async () => {
+    view.startButton.disabled = true;
+    view.anotherButton.disabled = true;
+    const camera = new Camera(view.video);
+    try {
+      await camera.start();
+    } catch {
+      screen("problem", h("p", { class: "problem", "data-code": "camera" }, sdkText("camera_denied", locale)));
+      return;
+    }
+    let burst;
+    try {
+      burst = await view.run(camera, live);
+    } finally {
+      camera.stop();
+    }
+    let session: ProctoringSession;
+    try {
+      session = await client.startProctoring({ exam_id: examId, liveness: burst, locale, frame_interval_s: interval });
+    } catch (error) {
+      return showProblem(error, () => void challenge(interval, batch));
+    }
+    screen(
+      "started",
+      h("p", { class: "match", "data-fg": "started", "data-session": session.session_id, "data-liveness": session.liveness?.decision ?? "" }, t("confirmed")),
+      h("p", {}, t("every")),
+      button(t("begin"), () => void exam(session, batch), { "data-fg": "begin" }),
+    );
+  });
+}
+
+/** The exam: one frame every frame_interval_s, sent `batch` at a time; guidance and incidents as answered. */
+async function exam(session: ProctoringSession, batch: number) {
+  const video = h("video", { class: "fg-preview", autoplay: "", playsinline: "", muted: "" });
+  const stage = h("div", { class: "fg-stage fg-exam-stage" }, video);
+  const sent = h("span", { "data-fg": "batches", "data-applied": "0", "data-frames": "0" }, "0");
+  const guidance = h("ul", { class: "fg-guidance", "data-fg": "guidance", "aria-live": "polite" });
+  const incidents = h("ul", { "data-fg": "incidents", "data-open": "" }, h("li", {}, t("none")));
+  const problem = h("p", { class: "problem", "data-fg": "send-problem" });
+  const endButton = button(t("end"), () => void end(), { "data-fg": "end" });
+  screen(
+    "exam",
+    stage,
+    h("p", {}, `${t("batches")}: `, sent),
+    h("h3", {}, t("guidance")),
+    guidance,
+    h("h3", {}, t("incidents_now")),
+    incidents,
+    problem,
+    endButton,
+  );
+  const camera = new Camera(video);
+  try {
+    await camera.start(5);
+  } catch {
+    screen("problem", h("p", { class: "problem", "data-code": "camera" }, sdkText("camera_denied", locale)));
+    return;
+  }
+  const uploader = new ProctoringUploader(client, session.session_id, 0);
+  const plan = { ...framePlan({ frames: 1 }), frameBudgetChars: Math.floor((250_000 * 4) / 3) - 1024 };
+  const intervalMs = (session.capture?.frame_interval_s ?? 2) * 1000;
+  const t0 = performance.now();
+  let frames: ProctoringFrame[] = [];
+  let applied = 0;
+  let total = 0;
+  let busy: Promise<void> = Promise.resolve();
+
+  const show = (answer: ProctoringFrames) => {
+    applied = answer.next_sequence;
+    total = answer.state.frames;
+    sent.textContent = `${applied} (${total})`;
+    sent.dataset.applied = String(applied);
+    sent.dataset.frames = String(total);
+    guidance.replaceChildren(
+      ...answer.guidance.map((g) => h("li", { "data-code": g.code }, proctoringGuidanceText(g, locale))),
+    );
+    const open = answer.state.open_incidents;
+    incidents.dataset.open = open.join(",");
+    incidents.replaceChildren(...(open.length ? open.map((type) => h("li", { "data-type": type }, incidentText(type, locale))) : [h("li", {}, t("none"))]));
+  };
+
+  const flush = (rest: ProctoringFrame[]) =>
+    (busy = busy.then(async () => {
+      try {
+        const answer = await uploader.send(rest);
+        problem.textContent = "";
+        if (answer) show(answer);
+      } catch (error) {
+        // A batch that could not be sent stays with the uploader and goes first next time (same sequence)
+        const code = error instanceof FacegateError ? error.code : "internal_error";
+        problem.dataset.code = code;
+        problem.textContent = problemText(code, locale).message;
+      }
+    }));
+
+  const tick = async () => {
+    const blob = await camera.frame(plan);
+    frames.push({ ts: Math.round((performance.now() - t0) * 10) / 10, image: await blobToBase64(blob) });
+    if (frames.length >= batch) {
+      const full = frames;
+      frames = [];
+      void flush(full);
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  void tick();
+
+  async function end() {
+    endButton.disabled = true;
+    clearInterval(timer);
+    camera.stop();
+    await flush(frames.splice(0));
+    let report;
+    try {
+      report = await client.endProctoring(session.session_id);
+    } catch (error) {
+      return showProblem(error);
+    }
+    const token = report.report_token ?? "";
+    const check = await fetch("/demo/backend/result", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ result_token: token }),
+    }).then((r) => r.json() as Promise<{ valid: boolean }>);
+    const claims = decodeToken(token).payload as { summary?: { incidents_for_review?: number } };
+    screen(
+      "report",
+      h("p", { "data-fg": "report-status", "data-status": report.status }, `${report.exam_id} · ${report.status}`),
+      h("p", { "data-fg": "for-review" }, `${t("for_review")}: ${claims.summary?.incidents_for_review ?? 0}`),
+      h("p", { "data-fg": "signature", "data-valid": String(check.valid) }, check.valid ? `✔ ${t("checked")}` : `✘ ${t("not_checked")}`),
+      h("p", { class: "fg-statement" }, report.statement ?? ""),
+      h("h3", {}, t("report")),
+      h("pre", { "data-fg": "claims" }, JSON.stringify(claims, null, 2)),
+      button(t("restart"), () => location.reload(), { class: "secondary" }),
+    );
+  }
+}
