@@ -34,7 +34,6 @@ export const PROBLEMS: ProblemTable = {
   idempotency_key_reused: ["请刷新页面后重试。", "Please reload the page and try again.", true, false],
   request_in_progress: ["仍在处理中，请稍候。", "Still working on it, please wait.", true, false],
   service_unavailable: ["服务暂时不可用，请稍后重试或使用其他验证方式。", "The service is busy. Try again in a moment, or use another way to verify.", true, true],
-  not_implemented: ["此功能暂不可用，请使用其他验证方式。", "This is not available yet. Please use another way to verify.", false, true],
   route_not_found: ["此功能暂不可用，请使用其他验证方式。", "This is not available yet. Please use another way to verify.", false, true],
   invalid_image: ["无法读取照片，请重试。", "The picture could not be read. Please try again.", true, false],
   unsupported_media_type: ["无法读取照片，请重试。", "The picture could not be read. Please try again.", true, false],

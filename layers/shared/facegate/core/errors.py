@@ -89,10 +89,6 @@ class DependencyUnavailableError(FacegateError):
     status, code, title = 503, "service_unavailable", "A service facegate depends on did not answer in time"
 
 
-class NotImplementedYetError(FacegateError):
-    status, code, title = 501, "not_implemented", "This operation is not implemented yet"
-
-
 class RouteNotFoundError(FacegateError):
     status, code, title = 404, "route_not_found", "No such route"
 

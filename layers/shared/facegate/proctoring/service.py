@@ -4,7 +4,7 @@ order and exactly once, the signed report at the end, and the human review of ea
 Frames are decoded and tracked in memory by the engine and never stored or logged: only incidents (type, times,
 frame count, confidence, model version) and counters are kept, with the purpose's retention as their TTL.
 A batch is applied by one conditional write on the session's `next_sequence` (with the batch's incidents in the
-same transaction): a retry of the last applied batch gets the stored answer and changes nothing, a batch out of
+same transaction): a retry of any applied batch gets its stored answer and changes nothing, a batch out of
 order or one that lost a race gets 409 `sequence_conflict` with the sequence expected.
 """
 
