@@ -23,6 +23,7 @@ import {
   problemText,
   text as sdkText,
 } from "../src/index";
+import { button, h, noticeView } from "./ui";
 
 const T: Record<string, [string, string]> = {
   title: ["演示考试 · 在线监考", "Demo exam · online proctoring"],
@@ -55,19 +56,6 @@ const T: Record<string, [string, string]> = {
 let locale: Locale = "en";
 let app: HTMLElement;
 const t = (key: string) => (locale === "zh-CN" ? T[key]![0] : T[key]![1]);
-
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Array<Node | string>) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
-function button(label: string, onClick: () => void, attrs: Record<string, string> = {}) {
-  const b = h("button", { type: "button", ...attrs }, label);
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 function screen(name: string, ...children: Array<Node | string>): HTMLElement {
   app.dataset.screen = name;
@@ -115,23 +103,9 @@ export async function runExam(root: HTMLElement, lang: Locale, params: URLSearch
   } catch (error) {
     return showProblem(error, () => void runExam(root, lang, params));
   }
-  const c = notice.content;
-  const row = (key: string, value: string) => [h("dt", {}, t(key)), h("dd", {}, value)];
   screen(
     "notice",
-    h("h2", {}, c.title || t("notice_title")),
-    h(
-      "dl",
-      { class: "notice", "data-version": String(notice.version) },
-      ...row("processor", `${c.processor.name} (${c.processor.contact})`),
-      ...row("purpose", c.purpose),
-      ...row("method", c.method),
-      ...row("retention", c.retention),
-      ...row("rights", c.rights.join(" ")),
-      ...row("withdrawal", c.withdrawal),
-      ...row("alternatives", c.alternatives_text),
-    ),
-    h("p", {}, c.sensitive_data_statement),
+    ...noticeView(notice, t),
     button(t("agree"), () => void agree(interval, batch), { "data-fg": "agree" }),
     button(t("refuse"), () => void refuse(), { "data-fg": "refuse", class: "secondary" }),
   );

@@ -16,6 +16,7 @@ import {
   problemText,
   text as sdkText,
 } from "../src/index";
+import { button, h, noticeView } from "./ui";
 
 const params = new URLSearchParams(location.search);
 const locale: Locale = params.get("lang") === "zh-CN" ? "zh-CN" : "en";
@@ -72,19 +73,6 @@ function screen(name: string, ...children: Array<Node | string>): HTMLElement {
   return app;
 }
 
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Array<Node | string>) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
-function button(label: string, onClick: () => void, attrs: Record<string, string> = {}) {
-  const b = h("button", { type: "button", ...attrs }, label);
-  b.addEventListener("click", onClick);
-  return b;
-}
-
 /** The non-face way, offered on every screen that asks for the face. */
 const alternativeButton = () =>
   button(sdkText("alternative", locale), () => void alternative(), { "data-fg": "alternative", class: "fg-alternative" });
@@ -129,23 +117,9 @@ async function start() {
   } catch (error) {
     return showProblem(error, () => void start());
   }
-  const c = notice.content;
-  const row = (key: string, value: string) => [h("dt", {}, t(key)), h("dd", {}, value)];
   screen(
     "notice",
-    h("h2", {}, c.title || t("notice_title")),
-    h(
-      "dl",
-      { class: "notice", "data-version": String(notice.version) },
-      ...row("processor", `${c.processor.name} (${c.processor.contact})`),
-      ...row("purpose", c.purpose),
-      ...row("method", c.method),
-      ...row("retention", c.retention),
-      ...row("rights", c.rights.join(" ")),
-      ...row("withdrawal", c.withdrawal),
-      ...row("alternatives", c.alternatives_text),
-    ),
-    h("p", {}, c.sensitive_data_statement),
+    ...noticeView(notice, t),
     button(t("agree"), () => void decide("granted"), { "data-fg": "agree" }),
     button(t("refuse"), () => void decide("refused"), { "data-fg": "refuse", class: "secondary" }),
     ...(firstVisit ? [] : [h("p", {}, h("a", { href: `?${firstVisitQuery()}`, "data-fg": "first-visit" }, t("first_visit")))]),
