@@ -10,13 +10,17 @@ from calibrate import thresholds_at
 from evaluate import (
     POPULATIONS_FILE,
     all_pairs,
+    cosine,
     det_plot,
     held_out,
     held_out_populations,
+    held_out_repeated,
     level_figures,
     list_populations,
     make_pairs,
     metrics,
+    pair_scores,
+    tar_interval,
     worst_case_thresholds,
 )
 
@@ -131,13 +135,7 @@ def test_populations_take_named_people_and_one_frame_per_sequence(tmp_path: Path
 
 def test_held_out_populations_fit_on_other_people_and_det_plot_draws_each_population(tmp_path: Path) -> None:
     # Given two populations with separated synthetic scores
-    rng = np.random.default_rng(2)
-    pops = {}
-    for name, shift in (("Western", 0.0), ("East Asian", 0.1)):
-        labels = [f"{name}{i // 4:02d}" for i in range(120)]
-        pairs = all_pairs(labels)
-        scores = (rng.normal(0.9, 0.02, len(pairs[0])), rng.normal(0.1 + shift, 0.1, len(pairs[1])))
-        pops[name] = {"labels": labels, "pairs": pairs, "scores": scores}
+    pops = _two_populations(seed=2, genuine=(0.9, 0.02), impostor=(0.1, 0.1), shift=0.1)
     out = held_out_populations(pops, seed=0)
     # Then each population gets a FMR and TAR per level, of the right order
     assert set(out) == {"Western", "East Asian"} and set(out["Western"]) == {"standard", "high", "very_high"}
@@ -146,3 +144,64 @@ def test_held_out_populations_fit_on_other_people_and_det_plot_draws_each_popula
     path = tmp_path / "det.png"
     det_plot([{"label": n, "scores": p["scores"]} for n, p in pops.items()], path, {"1e-03": 0.6})
     assert path.stat().st_size > 10_000
+
+
+def test_the_tar_interval_resamples_people_not_pairs() -> None:
+    # Given 40 people with 6 genuine pairs each: 30 people pass all their pairs, 10 pass none (TAR 0.75)
+    genuine_pairs, _ = all_pairs(LABELS)
+    person = np.array([int(LABELS[i][1:]) for i in genuine_pairs[:, 0]])
+    genuine = np.where(person < 30, 0.9, 0.1)
+    lo, hi = tar_interval(genuine, genuine_pairs, LABELS, 0.5, seed=0)
+    # Then the interval holds the TAR and is as wide as 40 independent people make it (binomial sd of a mean of
+    # 40 people ~ 0.068, so the 90 % interval spans about 0.22), not as narrow as 240 independent pairs (~0.09)
+    assert lo < 0.75 < hi
+    assert 0.15 < hi - lo < 0.30
+    # And a TAR of 1 has no spread, and a threshold nobody reaches gives 0
+    assert tar_interval(genuine, genuine_pairs, LABELS, 0.0, seed=0) == (1.0, 1.0)
+    assert tar_interval(genuine, genuine_pairs, LABELS, 0.95, seed=0) == (0.0, 0.0)
+
+
+def test_repeated_held_out_averages_halvings_and_keeps_the_worst() -> None:
+    # Given two populations with overlapping synthetic scores (so that halvings differ)
+    pops = _two_populations(seed=3, genuine=(0.7, 0.1), impostor=(0.1, 0.15), shift=0.15)
+    out = held_out_repeated(pops, splits=5, seed=0)
+    # Then each figure is the mean of the 5 halvings held_out_populations gives, and fmr_max their worst FMR
+    singles = [held_out_populations(pops, seed=k) for k in range(5)]
+    for name in pops:
+        assert out[name]["splits"] == 5
+        for level in ("standard", "high", "very_high"):
+            fmrs = [r[name][level]["fmr"] for r in singles]
+            assert out[name][level]["fmr"] == pytest.approx(np.mean(fmrs))
+            assert out[name][level]["fmr_max"] == pytest.approx(max(fmrs))
+            assert out[name][level]["tar"] == pytest.approx(np.mean([r[name][level]["tar"] for r in singles]))
+    assert len({round(r["East Asian"]["standard"]["fmr"], 9) for r in singles}) > 1
+
+
+def test_scores_are_compared_with_thresholds_as_the_engine_compares_them() -> None:
+    # Given a float32 impostor score just below a six-decimal threshold, which rounds onto it in float32
+    score = np.float32(0.575982)
+    assert float(score) < 0.575982 and score >= np.float32(0.575982)
+    emb = np.array([[1.0, 0.0], [float(score), float(np.sqrt(1 - float(score) ** 2))]], dtype=np.float32)
+    ok = np.array([True, True])
+    scores = pair_scores(emb, ok, np.array([[0, 1]]), cosine)
+    # Then the evaluation keeps the score in float64 and does not count it as a false match, like the engine
+    # (Template.similarity: a Python float against the float64 threshold)
+    assert scores.dtype == np.float64
+    th = {"1e-02": 0.575982, "1e-03": 0.575982, "1e-04": 0.575982}
+    assert level_figures(np.array([]), np.array([score]), th)["high"]["false_matches"] == 0
+    assert float(np.dot(emb[0], emb[1])) < th["1e-03"]
+
+
+def _two_populations(
+    seed: int, genuine: tuple[float, float], impostor: tuple[float, float], shift: float
+) -> dict[str, dict[str, object]]:
+    """Western and East Asian, 30 people x 4 photos each, normal synthetic scores (mean, sd); the East Asian
+    impostor scores are `shift` higher."""
+    rng = np.random.default_rng(seed)
+    pops: dict[str, dict[str, object]] = {}
+    for name, extra in (("Western", 0.0), ("East Asian", shift)):
+        labels = [f"{name}{i // 4:02d}" for i in range(120)]
+        pairs = all_pairs(labels)
+        scores = (rng.normal(*genuine, len(pairs[0])), rng.normal(impostor[0] + extra, impostor[1], len(pairs[1])))
+        pops[name] = {"labels": labels, "pairs": pairs, "scores": scores}
+    return pops

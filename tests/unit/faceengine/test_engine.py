@@ -381,7 +381,7 @@ def test_the_shipped_thresholds_hold_for_each_population(engine: FaceEngine, sha
 
         def scores(pairs: np.ndarray, idx: np.ndarray = idx) -> np.ndarray:
             a, b = idx[pairs[:, 0]], idx[pairs[:, 1]]
-            return np.where(ok[a] & ok[b], np.sum(emb[a] * emb[b], axis=1), -np.inf)
+            return np.where(ok[a] & ok[b], np.sum(emb[a] * emb[b], axis=1, dtype=np.float64), -np.inf)
 
         figures = level_figures(scores(genuine), scores(impostor), shipped)
         for level, f in figures.items():
