@@ -122,3 +122,39 @@ def test_guardian_rule() -> None:
     _check_guardian(_request(guardian=guardian, decision="refused"))
     _check_guardian(_request(guardian=dict(guardian, decision="granted")))
     _check_guardian(_request(age_band="adult"))
+
+
+def test_every_dead_letter_queue_raises_an_alarm_at_its_first_message() -> None:
+    """A message in a dead-letter queue is work that failed every retry; in the deletion one it is an erasure that
+    has not happened. Every queue that is a dead-letter target (SQS redrive or a function's DeadLetterQueue) has an
+    alarm on its visible messages (> 0) that notifies the operations topic."""
+    resources = load_template()["Resources"]
+
+    def target(arn: object) -> str:
+        assert isinstance(arn, dict) and "Fn::GetAtt" in arn, arn
+        get_att = arn["Fn::GetAtt"]
+        return str(get_att[0] if isinstance(get_att, list) else get_att.split(".")[0])
+
+    dead_letter = set()
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in props:
+            dead_letter.add(target(props["RedrivePolicy"]["deadLetterTargetArn"]))
+        if resource["Type"] == "AWS::Serverless::Function" and "DeadLetterQueue" in props:
+            dead_letter.add(target(props["DeadLetterQueue"]["TargetArn"]))
+    assert "DeletionDeadLetterQueue" in dead_letter and len(dead_letter) >= 4
+
+    alarmed = {}
+    for resource in resources.values():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = resource["Properties"]
+        (dimension,) = props["Dimensions"]
+        alarmed[target(dimension["Value"])] = props
+    assert dead_letter <= set(alarmed), dead_letter - set(alarmed)
+    for queue in dead_letter:
+        props = alarmed[queue]
+        assert (props["Namespace"], props["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0), queue
+        assert props["AlarmActions"] == [{"Ref": "OpsAlarmTopic"}], queue
+    assert resources["OpsAlarmTopic"]["Type"] == "AWS::SNS::Topic"

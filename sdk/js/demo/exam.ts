@@ -83,19 +83,37 @@ export async function runExam(root: HTMLElement, lang: Locale, params: URLSearch
   document.title = t("title");
   const heading = document.querySelector("header h1");
   if (heading) heading.textContent = t("title");
-  const response = await fetch("/demo/backend/exam-session", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ subject_id: params.get("subject") ?? undefined, locale }),
-  });
-  if (!response.ok) {
-    const problem = await response.json().catch(() => ({}));
-    return showProblem(new FacegateError({ status: response.status, code: problem.code ?? "service_unavailable" }));
+  // The exam platform's backend mints a device session for the signed-in candidate; an exam outlasts one (10
+  // minutes at most), so the client asks the backend again a minute before each token expires.
+  const mintExamSession = async (): Promise<{ token: string; exam_id: string }> => {
+    const response = await fetch("/demo/backend/exam-session", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ subject_id: params.get("subject") ?? undefined, locale }),
+    });
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      throw new FacegateError({ status: response.status, code: problem.code ?? "service_unavailable" });
+    }
+    return (await response.json()) as { token: string; exam_id: string };
+  };
+  let minted: { token: string; exam_id: string };
+  try {
+    minted = await mintExamSession();
+  } catch (error) {
+    return showProblem(error);
   }
-  const minted = (await response.json()) as { token: string; exam_id: string };
   examId = minted.exam_id;
   document.querySelector("header .order")?.replaceChildren(examId);
-  client = new DeviceClient({ baseUrl: location.origin, token: minted.token });
+  let first: string | undefined = minted.token;
+  client = new DeviceClient({
+    baseUrl: location.origin,
+    token: async () => {
+      const token = first ?? (await mintExamSession()).token;
+      first = undefined;
+      return token;
+    },
+  });
   const interval = Math.min(10, Math.max(2, Number(params.get("interval") ?? 2) || 2));
   const batch = Math.min(30, Math.max(1, Number(params.get("batch") ?? 3) || 3));
   try {

@@ -6,6 +6,7 @@ import createClient, { type Client } from "openapi-fetch";
 import { FacegateError, type RetryOptions, retryingFetch, unwrap } from "./http";
 import type { Locale } from "./i18n";
 import type { components, paths } from "./openapi";
+import { decodeToken } from "./token";
 
 export type Schemas = components["schemas"];
 export type Notice = Schemas["NoticeResponse"];
@@ -27,13 +28,80 @@ export type ProctoringReport = Schemas["ProctoringReportResponse"];
 export type SecurityLevel = "standard" | "high" | "very_high";
 export type AlternativeMethod = "email_otp" | "sms_otp" | "totp" | "manual_review";
 
+/** A device-session token, or a function that asks the tenant's backend for a new one (POST
+ * /v1/device-sessions there). A token lives at most 10 minutes: give a function for anything longer, such as an
+ * exam, and the client mints again a minute before the token expires, or once after a 401. */
+export type TokenSource = string | (() => Promise<string>);
+
 export interface DeviceClientOptions {
   /** The API's base URL, e.g. https://api.example.com (no trailing /v1). */
   baseUrl: string;
-  /** The device-session token from the tenant's backend (POST /v1/device-sessions). */
-  token: string;
+  /** The device-session token from the tenant's backend, or a function that mints one (see TokenSource). */
+  token: TokenSource;
   fetch?: typeof fetch;
   retry?: RetryOptions;
+  /** Mint again this long before the token's `exp` (ms, default 60000). */
+  refreshBeforeMs?: number;
+  /** The clock (tests pass a fake). */
+  now?: () => number;
+}
+
+/** Seconds since the epoch at which a compact JWS expires (its `exp`), or undefined when it names none. */
+function expiresAt(token: string): number | undefined {
+  try {
+    const exp = decodeToken(token).payload.exp;
+    return typeof exp === "number" ? exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A fetch that sends `Authorization: Bearer <token>`. With a function as the source, it mints a token when it has
+ * none or the one it has expires within `refreshBeforeMs`, and after a 401 (a token revoked or expired in flight)
+ * it mints once more and sends the request again: the gateway refused it, so nothing was done. Concurrent requests
+ * share one minting. */
+export function bearerFetch(
+  base: typeof fetch,
+  source: TokenSource,
+  refreshBeforeMs = 60_000,
+  now: () => number = Date.now,
+): typeof fetch {
+  let current: string | undefined = typeof source === "string" ? source : undefined;
+  let minting: Promise<string> | undefined;
+  const mint = (): Promise<string> => {
+    if (typeof source === "string") return Promise.resolve(source);
+    minting ??= source().then(
+      (token) => {
+        current = token;
+        minting = undefined;
+        return token;
+      },
+      (error: unknown) => {
+        minting = undefined;
+        throw error;
+      },
+    );
+    return minting;
+  };
+  const fresh = async (): Promise<string> => {
+    if (current === undefined) return mint();
+    const exp = expiresAt(current);
+    if (typeof source !== "string" && exp !== undefined && exp * 1000 - now() <= refreshBeforeMs) return mint();
+    return current;
+  };
+  return async function authorizedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const request = new Request(input, init);
+    const send = (token: string, r: Request) => {
+      r.headers.set("authorization", `Bearer ${token}`);
+      return base(r);
+    };
+    const used = await fresh();
+    const response = await send(used, typeof source === "string" ? request : request.clone());
+    if (response.status !== 401 || typeof source === "string") return response;
+    // Another request may have minted meanwhile; otherwise mint now.
+    const again = current !== undefined && current !== used ? current : await mint();
+    return send(again, request);
+  } as typeof fetch;
 }
 
 /** One person's device session: notice, consent or refusal, liveness, verification or enrolment, and the
@@ -42,10 +110,11 @@ export class DeviceClient {
   readonly api: Client<paths>;
 
   constructor(options: DeviceClientOptions) {
+    const base = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.api = createClient<paths>({
       baseUrl: options.baseUrl.replace(/\/$/, ""),
-      headers: { authorization: `Bearer ${options.token}` },
-      fetch: retryingFetch(options.fetch ?? globalThis.fetch.bind(globalThis), options.retry),
+      // Retries outermost: every attempt of a write carries the same Idempotency-Key and a token still valid.
+      fetch: retryingFetch(bearerFetch(base, options.token, options.refreshBeforeMs, options.now), options.retry),
     });
   }
 

@@ -80,3 +80,79 @@ describe("DeviceClient", () => {
     expect(JSON.parse(requests[1]!.body)).toEqual({ code: "123456" });
   });
 });
+
+describe("DeviceClient with a token source (exams outlast a 10-minute device token)", () => {
+  const b64 = (value: unknown) => btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const jws = (n: number, exp: number) => `${b64({ alg: "ES256", kid: "k" })}.${b64({ n, exp })}.c2ln`;
+
+  function world(answer: (request: Request) => Response = () => ok({ version: 1, sha256: "ab" })) {
+    let clock = 1_000_000_000_000; // ms
+    let minted = 0;
+    const auth: string[] = [];
+    const keys: Array<string | null> = [];
+    const bodies: string[] = [];
+    const fetchFn = async (input: RequestInfo | URL, init?: RequestInit) => {
+      const request = new Request(input, init);
+      auth.push(request.headers.get("authorization") ?? "");
+      keys.push(request.headers.get("idempotency-key"));
+      bodies.push(request.method === "GET" ? "" : await request.clone().text());
+      return answer(request);
+    };
+    const client = new DeviceClient({
+      baseUrl: "http://api.test",
+      token: async () => jws(++minted, clock / 1000 + 600),
+      fetch: fetchFn as typeof fetch,
+      retry: { sleep: async () => {} },
+      now: () => clock,
+    });
+    return {
+      client,
+      auth,
+      keys,
+      bodies,
+      minted: () => minted,
+      advance: (ms: number) => {
+        clock += ms;
+      },
+    };
+  }
+
+  it("mints on first use, keeps the token while it is valid and mints again a minute before it expires", async () => {
+    const w = world();
+    await w.client.notice("en");
+    w.advance(8 * 60_000); // 2 minutes left
+    await w.client.notice("en");
+    expect(w.minted()).toBe(1);
+    w.advance(60_000 + 1); // under a minute left
+    await w.client.notice("en");
+    expect(w.minted()).toBe(2);
+    expect(w.auth[0]).toBe(w.auth[1]);
+    expect(w.auth[2]).not.toBe(w.auth[1]);
+    expect(w.auth[2]).toBe(`Bearer ${jws(2, (1_000_000_000_000 + 9 * 60_000 + 1) / 1000 + 600)}`);
+  });
+
+  it("after a 401 mints once and sends the same write again (same body, same Idempotency-Key)", async () => {
+    let calls = 0;
+    const w = world(() => (++calls === 1 ? new Response(JSON.stringify({ message: "Unauthorized" }), { status: 401 }) : ok({}, 201)));
+    await w.client.consent({ version: 2, sha256: "f".repeat(64) } as never, "granted", "en");
+    expect(w.minted()).toBe(2);
+    expect(w.auth).toHaveLength(2);
+    expect(w.auth[1]).not.toBe(w.auth[0]);
+    expect(w.keys[1]).toBe(w.keys[0]);
+    expect(w.bodies[1]).toBe(w.bodies[0]);
+    expect(JSON.parse(w.bodies[1]!).decision).toBe("granted");
+  });
+
+  it("shares one minting between concurrent requests", async () => {
+    const w = world();
+    await Promise.all([w.client.notice("en"), w.client.notice("zh-CN"), w.client.session()]);
+    expect(w.minted()).toBe(1);
+    expect(new Set(w.auth).size).toBe(1);
+  });
+
+  it("with a fixed token, a 401 is the caller's to handle (nothing to mint)", async () => {
+    const { client, requests } = fakeApi(() => new Response(JSON.stringify({ message: "Unauthorized" }), { status: 401 }));
+    await expect(client.notice("en")).rejects.toBeInstanceOf(FacegateError);
+    expect(requests).toHaveLength(1);
+  });
+});

@@ -53,8 +53,11 @@ PUBLIC = {"hooks.shop.example": ["93.184.215.14"]}
 class InMemoryEndpoints:
     items: dict[tuple[str, str], Endpoint] = field(default_factory=dict)
 
-    def create(self, endpoint: Endpoint) -> None:
+    def create(self, endpoint: Endpoint, limit: int) -> bool:
+        if sum(1 for (t, _) in self.items if t == endpoint.tenant_id) >= limit:
+            return False
         self.items[(endpoint.tenant_id, endpoint.endpoint_id)] = replace(endpoint)
+        return True
 
     def get(self, tenant_id: str, endpoint_id: str) -> Endpoint | None:
         found = self.items.get((tenant_id, endpoint_id))

@@ -1,6 +1,8 @@
 """Webhook endpoints and their delivery log (WebhooksTable).
 
-Endpoints are tenant configuration (pk T#<tenant>, sk ENDPOINT#<id>): their secrets sealed, never in clear.
+Endpoints are tenant configuration (pk T#<tenant>, sk ENDPOINT#<id>): their secrets sealed, never in clear. The
+tenant's endpoint count (sk COUNT#ENDPOINTS) changes in the same transaction as each endpoint, so that concurrent
+registrations on many Lambda instances cannot pass the cap.
 Delivery attempts (pk T#<tenant>#WEBHOOK#<endpoint>, sk <at>#<message>#<attempt>) name an event, an endpoint and a
 status code, never a subject or a body, and end by TTL after DELIVERY_LOG_DAYS.
 """
@@ -12,13 +14,15 @@ import json
 from datetime import datetime, timedelta
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from facegate.core.dynamo import bind, is_condition_failure
+from facegate.core.dynamo import bind, connection, is_condition_failure
 from facegate.webhooks.entities import DELIVERY_LOG_DAYS, AttemptRecord, Endpoint, StoredSecret
 
 ENDPOINT_PREFIX = "ENDPOINT#"
+COUNTER_SK = "COUNT#ENDPOINTS"
 
 
 def tenant_pk(tenant_id: str) -> str:
@@ -41,6 +45,17 @@ class WebhookEndpointItem(Model):
     created_at = UnicodeAttribute()
     secrets = UnicodeAttribute()  # JSON list of {sealed (base64 of a sealed blob), created_at, retires_at}
     version = NumberAttribute()
+
+
+class WebhookCounterItem(Model):
+    """The number of endpoints a tenant has (pk T#<tenant>, sk COUNT#ENDPOINTS)."""
+
+    class Meta:
+        table_name = ""
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    endpoints = NumberAttribute(null=True)
 
 
 class WebhookAttemptItem(Model):
@@ -90,9 +105,14 @@ def _endpoint(tenant_id: str, item: WebhookEndpointItem) -> Endpoint:
 class WebhookEndpointRepository:
     def __init__(self, table_name: str, region: str) -> None:
         bind(WebhookEndpointItem, table_name, region)
+        bind(WebhookCounterItem, table_name, region)
+        self._region = region
 
-    def create(self, endpoint: Endpoint) -> None:
-        WebhookEndpointItem(
+    def create(self, endpoint: Endpoint, limit: int) -> bool:
+        """Store the endpoint and count it, in one transaction that holds only while the tenant has fewer than
+        `limit` endpoints; False (nothing written) when it has `limit` already."""
+        counter = WebhookCounterItem(tenant_pk(endpoint.tenant_id), COUNTER_SK)
+        item = WebhookEndpointItem(
             tenant_pk(endpoint.tenant_id),
             ENDPOINT_PREFIX + endpoint.endpoint_id,
             url=endpoint.url,
@@ -101,7 +121,20 @@ class WebhookEndpointRepository:
             created_at=endpoint.created_at,
             secrets=_secrets_json(endpoint.secrets),
             version=endpoint.version,
-        ).save(condition=WebhookEndpointItem.sk.does_not_exist())
+        )
+        try:
+            with TransactWrite(connection=connection(self._region)) as tx:
+                tx.update(
+                    counter,
+                    actions=[WebhookCounterItem.endpoints.add(1)],
+                    condition=WebhookCounterItem.endpoints.does_not_exist() | (WebhookCounterItem.endpoints < limit),
+                )
+                tx.save(item, condition=WebhookEndpointItem.sk.does_not_exist())
+        except TransactWriteError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def get(self, tenant_id: str, endpoint_id: str) -> Endpoint | None:
         try:
@@ -117,11 +150,17 @@ class WebhookEndpointRepository:
         return [_endpoint(tenant_id, item) for item in items]
 
     def delete(self, tenant_id: str, endpoint_id: str) -> bool:
+        """Delete the endpoint and uncount it in one transaction; False when there is no such endpoint."""
         item = WebhookEndpointItem(tenant_pk(tenant_id), ENDPOINT_PREFIX + endpoint_id)
         try:
-            item.delete(condition=WebhookEndpointItem.sk.exists())
-        except DeleteError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            with TransactWrite(connection=connection(self._region)) as tx:
+                tx.delete(item, condition=WebhookEndpointItem.sk.exists())
+                tx.update(
+                    WebhookCounterItem(tenant_pk(tenant_id), COUNTER_SK),
+                    actions=[WebhookCounterItem.endpoints.add(-1)],
+                )
+        except TransactWriteError as error:
+            if is_condition_failure(error):
                 return False
             raise
         return True

@@ -8,7 +8,9 @@ from facegate.webhooks.entities import AttemptRecord, Delivery, Endpoint
 
 
 class EndpointStore(Protocol):
-    def create(self, endpoint: Endpoint) -> None: ...
+    def create(self, endpoint: Endpoint, limit: int) -> bool:
+        """Store the endpoint unless its tenant has `limit` already (False), atomically under concurrency."""
+        ...
 
     def get(self, tenant_id: str, endpoint_id: str) -> Endpoint | None: ...
 

@@ -90,8 +90,6 @@ class WebhookService:
     ) -> tuple[Endpoint, str]:
         """A new endpoint and its signing secret (returned once, stored sealed)."""
         self._urls.check(url)
-        if len(self._endpoints.all_for_tenant(caller.tenant_id)) >= MAX_ENDPOINTS_PER_TENANT:
-            raise WebhookEndpointLimitError()
         now = self._clock()
         endpoint = Endpoint(
             endpoint_id="we_" + uuid.uuid4().hex,
@@ -103,7 +101,8 @@ class WebhookService:
         )
         secret = signing.new_secret()
         endpoint.secrets = [self._seal(endpoint, secret, int(now.timestamp()))]
-        self._endpoints.create(endpoint)
+        if not self._endpoints.create(endpoint, MAX_ENDPOINTS_PER_TENANT):
+            raise WebhookEndpointLimitError()
         self._auditor.record(caller, "webhook.endpoint_created", "ok", endpoint_id=endpoint.endpoint_id)
         count("WebhookEndpointCreated")
         return endpoint, secret
