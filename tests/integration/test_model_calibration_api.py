@@ -59,6 +59,9 @@ def test_calibration_is_the_manifests(api: Api, manifest: dict[str, Any]) -> Non
             for key in ("fmr", "false_matches", "impostor_pairs", "tar", "genuine_pairs", "fmr_measurable"):
                 assert figures[key] == recorded[key], (name, figures["population"], key)
             assert figures["within_2x_promise"] == recorded.get("within_2x_promise")
+            # The tar's 90 % interval (people resampled) is served with it, and holds the tar
+            low, high = figures["tar_interval_90"]
+            assert [low, high] == recorded["tar_ci90"] and low <= figures["tar"] <= high
             # The figures mean what they say: fmr = false matches / impostor pairs (the manifest rounds to
             # 6 decimals, hence 5e-7), and "cannot be measured" exactly where fewer than the minimum of
             # impostor scores are expected at the promised rate.

@@ -1799,6 +1799,11 @@ export interface components {
              * @description True-match rate at the threshold (genuine pairs accepted)
              */
             tar: number;
+            /**
+             * Tar Interval 90
+             * @description 90 % interval of the tar [low, high], from resampling the population's people with replacement: how far the tar could be from this figure on other people like them
+             */
+            tar_interval_90?: number[] | null;
             /** Genuine Pairs */
             genuine_pairs: number;
         };

@@ -377,6 +377,7 @@ class PopulationFigures(TypedDict):
     fmr_measurable: bool
     within_2x_promise: NotRequired[bool | None]
     tar: float
+    tar_interval_90: NotRequired[list[float] | None]
     genuine_pairs: int
 
 

@@ -140,6 +140,11 @@ class PopulationFigures(BaseModel):
         None, description="fmr at most twice the promised rate; null where the fmr cannot be measured"
     )
     tar: float = Field(description="True-match rate at the threshold (genuine pairs accepted)")
+    tar_interval_90: list[float] | None = Field(
+        None,
+        description="90 % interval of the tar [low, high], from resampling the population's people with "
+        "replacement: how far the tar could be from this figure on other people like them",
+    )
     genuine_pairs: int
 
 
@@ -188,6 +193,7 @@ class ModelCalibrationResponse(BaseModel):
                         fmr_measurable=measured["fmr_measurable"],
                         within_2x_promise=measured.get("within_2x_promise"),
                         tar=measured["tar"],
+                        tar_interval_90=measured.get("tar_ci90"),
                         genuine_pairs=measured["genuine_pairs"],
                     )
                 )
