@@ -3,7 +3,7 @@
   python tools/evaluate.py [--shared ../shared] [--plot det.png] [--calibrate] [--held-out]
                            [--baseline-models-dir DIR] [--override JSON] [--cache FILE]
   python tools/evaluate.py DATASET [...]            # one folder <person>/<image> (e.g. an independent set)
-  python tools/evaluate.py --set NAME=DIR [--set NAME=DIR ...]   # independent sets, one population each
+  python tools/evaluate.py --set NAME=DIR [--set NAME=DIR ...] [--check]   # independent sets, one population each
 
 Without DATASET or --set, the populations are built from ../shared as tools/populations.json says: "Western"
 (shared/faces minus the East Asian people) and "East Asian" (CASIA-FaceV5 crops in faces_asia, the NUAA webcam
@@ -553,6 +553,11 @@ def main() -> None:
         "--held-out", action="store_true", help="also fit thresholds on half the identities, test on the rest"
     )
     ap.add_argument("--splits", type=int, default=20, help="random halvings averaged by --held-out (default 20)")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 unless every population keeps every measurable promise within 2x (an independent evaluation)",
+    )
     args = ap.parse_args()
 
     if args.dataset or args.set:
@@ -644,12 +649,28 @@ def main() -> None:
         )
         print(f"thresholds written to the manifest: {new_th}")
 
+    broken = promise_failures(engine_pops)
+    if args.check:
+        print("promise check: " + ("; ".join(broken) if broken else "every measurable FMR within 2x of its promise"))
+
     # Last lines: one JSON object per population (the engine under test; its per-population median ms).
     times = np.asarray(reports[0][3])
     for name, p in engine_pops.items():
         if "levels" in p:
             t = times[[k for k, it in enumerate(items) if it[0] == name]]
             print(json.dumps(summary_json(engine, name, p, float(np.median(t)), float(np.mean(t)))))
+    if args.check and broken:
+        sys.exit(1)
+
+
+def promise_failures(pops: dict[str, dict[str, Any]]) -> list[str]:
+    """Each (population, level) whose FMR can be measured and is above twice the promise, as text."""
+    return [
+        f"{name} {level}: FMR {f['fmr']:.1e} ({f['false_matches']}/{f['impostor_pairs']}) > 2x {f['promised_fmr']:.0e}"
+        for name, p in pops.items()
+        for level, f in p.get("levels", {}).items()
+        if f["fmr_measurable"] and not f["within_2x_promise"]
+    ]
 
 
 def calibration_section(

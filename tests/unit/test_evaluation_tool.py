@@ -20,6 +20,7 @@ from evaluate import (
     make_pairs,
     metrics,
     pair_scores,
+    promise_failures,
     tar_interval,
     worst_case_thresholds,
 )
@@ -205,3 +206,16 @@ def _two_populations(
         scores = (rng.normal(*genuine, len(pairs[0])), rng.normal(impostor[0] + extra, impostor[1], len(pairs[1])))
         pops[name] = {"labels": labels, "pairs": pairs, "scores": scores}
     return pops
+
+
+def test_the_promise_check_names_each_measurable_rate_above_twice_its_promise() -> None:
+    # Given two populations at the same thresholds: one keeps every promise, one lets 4 % through at 1e-2
+    rng = np.random.default_rng(4)
+    impostor = np.arange(10_000) / 10_000  # 1 % at >= 0.99, 0.1 % at >= 0.999
+    th = {"1e-02": 0.99, "1e-03": 0.999, "1e-04": 0.9999}
+    kept = level_figures(rng.uniform(0.99, 1.0, 50), impostor, th)
+    broken = level_figures(rng.uniform(0.99, 1.0, 50), np.where(np.arange(10_000) < 300, 0.995, impostor), th)
+    failures = promise_failures({"Western": {"levels": kept}, "East Asian": {"levels": broken}})
+    # Then only the measurable level above 2x is named (very_high on 10,000 pairs cannot be measured)
+    assert len(failures) == 1 and failures[0].startswith("East Asian standard: FMR 4.0e-02 (400/10000)")
+    assert promise_failures({"Western": {"levels": kept}}) == []
