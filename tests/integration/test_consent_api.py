@@ -9,7 +9,9 @@ from typing import Any
 import boto3
 import jwt
 import pytest
+from botocore.exceptions import ClientError
 
+from facegate import wiring
 from tests.integration.conftest import Api, all_items
 
 pytestmark = pytest.mark.integration
@@ -306,3 +308,35 @@ def drain(sqs: Any, queue: str) -> list[dict[str, Any]]:
     while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages"):
         bodies.extend(json.loads(m["Body"]) for m in batch)
     return bodies
+
+
+def test_a_withdrawal_reaches_the_deletion_queue_when_the_event_bus_fails(
+    api: Api, aws: boto3.session.Session, subject_id: str
+) -> None:
+    """ConsentWithdrawn starts an erasure, so it must not be lost: when EventBridge refuses it, the consent function
+    puts it on the deletion queue itself, in the envelope the bus's rule delivers."""
+    notice = current_notice(api)
+    assert api.call("POST", f"/v1/subjects/{subject_id}/consents", consent_body(notice)).status == 201
+    queue = aws.client("sqs").get_queue_url(QueueName="facegate-local-DeletionQueue")["QueueUrl"]
+    drain(aws.client("sqs"), queue)
+    # Given an event bus that fails every PutEvents of the consent function
+    bus = wiring.container().consents._publisher._primary._events  # the publisher's own EventBridge client
+    calls = {"n": 0}
+
+    def outage(**_: Any) -> None:
+        calls["n"] += 1
+        raise ClientError({"Error": {"Code": "InternalException", "Message": "injected"}}, "PutEvents")
+
+    bus.meta.events.register("before-call.events.PutEvents", outage)
+    try:
+        # When the consent is withdrawn
+        withdrawn = api.call("DELETE", f"/v1/subjects/{subject_id}/consents/checkout")
+    finally:
+        bus.meta.events.unregister("before-call.events.PutEvents", outage)
+    # Then the withdrawal succeeds, the bus was tried, and the event is on the deletion queue all the same
+    assert withdrawn.status == 200, withdrawn.body
+    assert calls["n"] >= 1
+    messages = [m for m in drain(aws.client("sqs"), queue) if m.get("detail", {}).get("record_id")]
+    (mine,) = [m for m in messages if m["detail"]["record_id"] == withdrawn.json["record_id"]]
+    assert (mine["source"], mine["detail-type"]) == ("facegate.consent", "ConsentWithdrawn")
+    assert mine["detail"]["purpose"] == "checkout" and subject_id not in json.dumps(mine)

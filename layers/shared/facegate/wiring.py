@@ -18,8 +18,8 @@ from facegate.core.audit import Auditor
 from facegate.core.clock import utcnow
 from facegate.core.config import FallbackSettings, Settings, get_settings
 from facegate.core.dynamo import AuditRepository, use_client_limits
-from facegate.core.eventbridge import EventPublisher
-from facegate.core.events import DomainEvents
+from facegate.core.eventbridge import EventPublisher, QueueEventPublisher
+from facegate.core.events import DomainEvents, FailoverPublisher
 from facegate.core.hashing import Subject, SubjectHasher
 from facegate.core.kms import EnvelopeCipher, KmsSigner
 from facegate.core.s3 import UploadStore
@@ -117,7 +117,11 @@ class Container:
             notices=self.notices,
             consents=self.consent_records,
             signer=self.signer,
-            publisher=EventPublisher(self.client("events"), s.event_bus_name, "facegate.consent"),
+            # A withdrawal starts an erasure: if the bus fails, the event goes straight to the deletion queue.
+            publisher=FailoverPublisher(
+                EventPublisher(self.client("events"), s.event_bus_name, "facegate.consent"),
+                QueueEventPublisher(self.client("sqs"), s.deletion_queue_url, "facegate.consent"),
+            ),
             auditor=self.auditor,
             issuer=s.issuer,
         )

@@ -11,7 +11,7 @@ from facegate.consent.api import RecordConsentRequest
 from facegate.consent.entities import GENESIS_HASH, Notice, Purpose, notice_sha256, record_hash
 from facegate.consent.service import ConsentService, NoticeService
 from facegate.core.audit import Auditor
-from facegate.core.errors import ConflictError, NoticeOutdatedError, PurposeNotFoundError
+from facegate.core.errors import ConflictError, EventPublishError, NoticeOutdatedError, PurposeNotFoundError
 from facegate.core.hashing import SubjectHasher
 from facegate.core.tenancy import CallerContext
 from tests.unit.domain.fakes import (
@@ -96,8 +96,59 @@ def test_withdrawal_announces_the_period_it_ended_and_a_second_withdrawal_change
     assert kind == "ConsentWithdrawn" and detail["epoch"] == grant.record_id
     assert detail["record_id"] == withdrawn.record_id and "alice" not in str(detail)  # only the keyed hash
     again = world["service"].withdraw(CALLER, ALICE, "checkout")
-    assert again.record_id == withdrawn.record_id and len(world["publisher"].published) == 1
+    # A second withdrawal stores nothing new; it announces the same period again (the same record, so the same
+    # erasure job), in case the first announcement was lost
+    assert again.record_id == withdrawn.record_id
+    assert [d for _, d in world["publisher"].published] == [detail, detail]
+    assert world["consents"].history("demo", ALICE.ref)[-1].record_id == withdrawn.record_id
+    assert world["audit"].actions().count("consent.withdrawn") == 1
     assert not world["service"].is_active("demo", ALICE, "checkout")
+
+
+class FailingPublisher(RecordingPublisher):
+    """The bus and its fallback queue both down until `up` is set."""
+
+    up: bool = False
+
+    def publish(self, detail_type: str, detail: dict) -> None:
+        if not self.up:
+            raise EventPublishError()
+        super().publish(detail_type, detail)
+
+
+@pytest.mark.parametrize("how", ["withdraw", "refuse"])
+def test_a_withdrawal_whose_announcement_failed_is_announced_when_retried(world: dict, how: str) -> None:
+    # Given alice's grant, and a withdrawal (or a refusal) while nothing can be published
+    grant = world["service"].record(CALLER, ALICE, request(world))
+    publisher = FailingPublisher()
+    world["service"]._publisher = publisher
+
+    def end() -> object:
+        if how == "withdraw":
+            return world["service"].withdraw(CALLER, ALICE, "checkout")
+        return world["service"].record(CALLER, ALICE, request(world, "refused"))
+
+    with pytest.raises(EventPublishError):
+        end()
+    # Then the withdrawal is stored and audited (it stands), and nothing was announced
+    assert not world["service"].is_active("demo", ALICE, "checkout")
+    ending = next(r for r in world["consents"].history("demo", ALICE.ref) if r.action != "granted")
+    assert world["audit"].actions()[-1] == ("consent.withdrawn" if how == "withdraw" else "consent.refused")
+    assert publisher.published == []
+    # When the person's request is retried once publishing works again
+    publisher.up = True
+    end()
+    # Then the period that ended is announced: the first ending record and the grant's epoch
+    ((kind, detail),) = publisher.published
+    assert kind == "ConsentWithdrawn"
+    assert (detail["record_id"], detail["epoch"]) == (ending.record_id, grant.record_id)
+
+
+def test_a_repeated_refusal_with_no_grant_before_it_announces_nothing(world: dict) -> None:
+    world["service"].record(CALLER, ALICE, request(world, "refused"))
+    world["service"].record(CALLER, ALICE, request(world, "refused"))
+    world["service"].withdraw(CALLER, ALICE, "checkout")
+    assert world["publisher"].published == []
 
 
 def test_a_grant_after_a_withdrawal_begins_a_new_period(world: dict) -> None:

@@ -108,10 +108,12 @@ class ConsentService:
             age_band=request.age_band,
             guardian=request.guardian.model_dump() if request.guardian else None,
         )
+        self._auditor.record(caller, f"consent.{request.decision}", "ok", ref, request.purpose)
         if ended is not None:
             # A refusal that ends a granted period is a withdrawal of it: its face data is erased too.
             self._announce_withdrawal(record, ended)
-        self._auditor.record(caller, f"consent.{request.decision}", "ok", ref, request.purpose)
+        elif request.decision != ACTIVE:
+            self._announce_again(caller.tenant_id, ref, request.purpose)
         count("ConsentGranted" if request.decision == "granted" else "ConsentRefused")
         logger.info("consent recorded", subject_ref=ref, purpose=request.purpose, decision=request.decision)
         return record
@@ -137,7 +139,10 @@ class ConsentService:
         if state is None:
             raise ConsentNotFoundError(f"no consent record for purpose '{purpose}'")
         if state.status != ACTIVE:
-            # Withdrawing twice, or withdrawing a refusal, changes nothing: answer the last record.
+            # Withdrawing twice, or withdrawing a refusal, changes nothing: answer the last record. It announces
+            # again the period that ended, in case the first announcement failed (see _announce_again).
+            if announce:
+                self._announce_again(caller.tenant_id, ref, purpose)
             return self._find(caller.tenant_id, ref, state.record_id)
         last = self._find(caller.tenant_id, ref, state.record_id)
         record, ended = self._append(
@@ -152,9 +157,9 @@ class ConsentService:
             age_band=state.age_band,
             guardian=None,
         )
+        self._auditor.record(caller, "consent.withdrawn", "ok", ref, purpose)
         if announce and ended is not None:
             self._announce_withdrawal(record, ended)
-        self._auditor.record(caller, "consent.withdrawn", "ok", ref, purpose)
         count("ConsentWithdrawn")
         logger.info("consent withdrawn", subject_ref=ref, purpose=purpose)
         return record
@@ -183,6 +188,21 @@ class ConsentService:
                 "epoch": ended_epoch,
             },
         )
+
+    def _announce_again(self, tenant_id: str, ref: str, purpose: str) -> None:
+        """Announce once more the last end of a granted period of the purpose (the withdrawal or refusal that
+        followed a grant), if there is one. The withdrawal is stored before it is announced; if the bus and the
+        fallback queue both failed, the person was answered 503 `event_publish_failed` and asked to retry, and the
+        retry finds the purpose already ended. Announcing again is harmless: the erasure job is named by the record
+        that ended the period (`withdrawal-<record_id>`), so a second announcement finds the same job."""
+        records = [r for r in self._consents.history(tenant_id, ref) if r.purpose == purpose]
+        for k in range(len(records) - 1, 0, -1):
+            if records[k].action != ACTIVE and records[k - 1].action == ACTIVE:
+                first = k - 1
+                while first > 0 and records[first - 1].action == ACTIVE:
+                    first -= 1
+                self._announce_withdrawal(records[k], records[first].record_id)
+                return
 
     def _find(self, tenant_id: str, ref: str, record_id: str) -> ConsentRecord:
         for record in reversed(self._consents.history(tenant_id, ref)):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from facegate.core.errors import EventPublishError
 from facegate.core.observability import count, logger
 
 VERIFICATION_DECIDED = "VerificationDecided"
@@ -29,6 +30,25 @@ NEVER_PUBLISHED = frozenset({"image", "embedding", "template", "score", "thresho
 
 class Publisher(Protocol):
     def publish(self, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
+class FailoverPublisher:
+    """Publishes through `primary` (the EventBridge bus) and, when that fails, through `fallback` (the queue the bus's
+    rule would have delivered to). For events that must not be lost, such as ConsentWithdrawn, which starts an
+    erasure. Raises EventPublishError only when both fail."""
+
+    def __init__(self, primary: Publisher, fallback: Publisher) -> None:
+        self._primary = primary
+        self._fallback = fallback
+
+    def publish(self, detail_type: str, detail: dict[str, Any]) -> None:
+        try:
+            self._primary.publish(detail_type, detail)
+            return
+        except EventPublishError:
+            count("EventPublishedByFallback", detail_type=detail_type)
+            logger.warning("event bus failed; event sent by the fallback queue", detail_type=detail_type)
+        self._fallback.publish(detail_type, detail)
 
 
 class DomainEvents:
