@@ -353,6 +353,15 @@ def device_submit_proctoring_frames(session_id: SessionIdPath, body: SubmitFrame
     return _submit_frames(who, session_id, body, container().subject(who, grant.subject_id))
 
 
+@app.get("/v1/device/proctoring/sessions/<session_id>", responses=returns(ProctoringReportResponse))
+def device_get_proctoring(session_id: SessionIdPath) -> dict[str, Any]:
+    """The token's subject's sitting (as GET /v1/proctoring/sessions/{id}): after a reload, the device reads
+    `next_sequence` here and goes on; another subject's sitting is not found."""
+    who = device_caller(app)
+    grant = require_operation(who, "proctoring", container().now())
+    return _report(container().proctoring.view(who, session_id, container().subject(who, grant.subject_id)))
+
+
 @app.post("/v1/device/proctoring/sessions/<session_id>/end", responses=returns(ProctoringReportResponse))
 def device_end_proctoring(session_id: SessionIdPath) -> dict[str, Any]:
     """End the token's subject's sitting: the signed report (as POST /v1/proctoring/sessions/{id}/end)."""

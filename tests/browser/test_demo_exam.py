@@ -2,7 +2,8 @@
 real frames from ../shared/clips, against a local cloud of its own: the candidate (the man of turns_a, enrolled by
 the exam platform beforehand) consents, answers the liveness challenge the service chose (turns, as the checkout
 test does), which starts the sitting; then the camera shows him facing the exam, with a few seconds of another man
-(talk_a) spliced in; the page sends a frame every 2 s in batches of 3 and "End exam" shows the signed report."""
+(talk_a) spliced in; the page sends a frame every 2 s in batches of 3, is reloaded once mid-sitting (it goes on with
+the same sitting under a new device session), and "End exam" shows the signed report."""
 
 from __future__ import annotations
 
@@ -107,6 +108,15 @@ def test_exam_starts_live_sends_batches_and_ends_with_a_signed_report(
         run.screen("exam")
         page.wait_for_selector("[data-fg=batches]:not([data-applied='0'])", timeout=60_000)
         run.shot("exam-first-batch")
+        # A reload in the middle of the sitting: the page gets a new device session from the platform, reads the
+        # sitting's next_sequence and goes on with it (no new consent, challenge or sitting)
+        before = int(str(page.get_attribute("[data-fg=batches]", "data-applied")))
+        page.reload()
+        run.screen("exam", timeout=STEP_MS)
+        page.wait_for_function(
+            f"() => Number(document.querySelector('[data-fg=batches]')?.dataset.applied) > {before}", timeout=60_000
+        )
+        run.shot("exam-after-reload")
         page.wait_for_function(
             "() => Number(document.querySelector('[data-fg=batches]')?.dataset.applied) >= 4", timeout=90_000
         )

@@ -87,6 +87,12 @@ def test_a_device_runs_its_own_sitting_with_the_same_signed_report_as_the_tenant
     assert {k: v for k, v in retried.json.items() if k != "replayed"} == {
         k: v for k, v in first.json.items() if k != "replayed"
     }
+    # After a reload (or once its 10-minute token nears its end) the page gets a new device session from the
+    # platform, reads its sitting and goes on from there
+    token = exam_token(api, candidate)["token"]
+    resumed = device(api, "GET", f"/v1/device/proctoring/sessions/{sid}", token)
+    assert resumed.status == 200, resumed.body
+    assert (resumed.json["status"], resumed.json["next_sequence"]) == ("active", 1)
     second = device(
         api, "POST", f"/v1/device/proctoring/sessions/{sid}/frames", token, frames_body(1, frames[5:], times[5:])
     )
@@ -141,6 +147,7 @@ def test_a_token_without_the_proctoring_operation_is_refused(
     ]:
         reply = device(api, "POST", path, token, payload)
         assert reply.status == 403, (path, reply.body)
+    assert device(api, "GET", f"/v1/device/proctoring/sessions/{sid}", token).status == 403
     assert api.call("GET", f"/v1/proctoring/sessions/{sid}").json["next_sequence"] == 0
 
 
@@ -160,8 +167,9 @@ def test_another_subjects_sitting_is_not_found(
     body = frames_body(0, clean_session(shared_dir, 1), [0.0])
     frames = device(api, "POST", f"/v1/device/proctoring/sessions/{sid}/frames", other, body)
     ended = device(api, "POST", f"/v1/device/proctoring/sessions/{sid}/end", other)
+    read = device(api, "GET", f"/v1/device/proctoring/sessions/{sid}", other)
     # Then it is not found, as another tenant's would be, and the sitting is untouched
-    for reply in (frames, ended):
+    for reply in (frames, ended, read):
         assert reply.status == 404 and reply.json["code"] == "proctoring_session_not_found", reply.body
     view = api.call("GET", f"/v1/proctoring/sessions/{sid}").json
     assert view["status"] == "active" and view["next_sequence"] == 0

@@ -77,6 +77,9 @@ let client: DeviceClient;
 let notice: Notice;
 let examId = "demo-exam-2026";
 
+/** The sitting in progress in this tab (sessionStorage: gone with the tab), so that a reload goes on with it. */
+const SITTING_KEY = "facegate-demo-sitting";
+
 export async function runExam(root: HTMLElement, lang: Locale, params: URLSearchParams): Promise<void> {
   app = root;
   locale = lang;
@@ -116,6 +119,16 @@ export async function runExam(root: HTMLElement, lang: Locale, params: URLSearch
   });
   const interval = Math.min(10, Math.max(2, Number(params.get("interval") ?? 2) || 2));
   const batch = Math.min(30, Math.max(1, Number(params.get("batch") ?? 3) || 3));
+  // A reload during the sitting (the page keeps the sitting's id for the tab): go on from where the service is
+  const resumeId = sessionStorage.getItem(SITTING_KEY);
+  if (resumeId) {
+    try {
+      const uploader = await ProctoringUploader.resume(client, resumeId);
+      return void exam(resumeId, interval, batch, uploader);
+    } catch {
+      sessionStorage.removeItem(SITTING_KEY); // ended, or not this candidate's: start afresh
+    }
+  }
   try {
     notice = await client.notice(locale);
   } catch (error) {
@@ -193,17 +206,19 @@ async function challenge(interval: number, batch: number) {
     } catch (error) {
       return showProblem(error, () => void challenge(interval, batch));
     }
+    sessionStorage.setItem(SITTING_KEY, session.session_id);
     screen(
       "started",
       h("p", { class: "match", "data-fg": "started", "data-session": session.session_id, "data-liveness": session.liveness?.decision ?? "" }, t("confirmed")),
       h("p", {}, t("every")),
-      button(t("begin"), () => void exam(session, batch), { "data-fg": "begin" }),
+      button(t("begin"), () => void exam(session.session_id, session.capture?.frame_interval_s ?? interval, batch), { "data-fg": "begin" }),
     );
   });
 }
 
-/** The exam: one frame every frame_interval_s, sent `batch` at a time; guidance and incidents as answered. */
-async function exam(session: ProctoringSession, batch: number) {
+/** The exam: one frame every `intervalS` seconds, sent `batch` at a time; guidance and incidents as answered.
+ * `resumed`: the uploader of a sitting that a reload interrupted. */
+async function exam(sessionId: string, intervalS: number, batch: number, resumed?: ProctoringUploader) {
   const video = h("video", { class: "fg-preview", autoplay: "", playsinline: "", muted: "" });
   const stage = h("div", { class: "fg-stage fg-exam-stage" }, video);
   const sent = h("span", { "data-fg": "batches", "data-applied": "0", "data-frames": "0" }, "0");
@@ -229,10 +244,9 @@ async function exam(session: ProctoringSession, batch: number) {
     screen("problem", h("p", { class: "problem", "data-code": "camera" }, sdkText("camera_denied", locale)));
     return;
   }
-  const uploader = new ProctoringUploader(client, session.session_id, 0);
+  const uploader = resumed ?? new ProctoringUploader(client, sessionId, 0);
   const plan = { ...framePlan({ frames: 1 }), frameBudgetChars: Math.floor((250_000 * 4) / 3) - 1024 };
-  const intervalMs = (session.capture?.frame_interval_s ?? 2) * 1000;
-  const t0 = performance.now();
+  const intervalMs = intervalS * 1000;
   let frames: ProctoringFrame[] = [];
   let applied = 0;
   let total = 0;
@@ -268,7 +282,8 @@ async function exam(session: ProctoringSession, batch: number) {
 
   const tick = async () => {
     const blob = await camera.frame(plan);
-    frames.push({ ts: Math.round((performance.now() - t0) * 10) / 10, image: await blobToBase64(blob) });
+    // Wall-clock ms: times must keep increasing across a reload, which restarts performance.now()
+    frames.push({ ts: Date.now(), image: await blobToBase64(blob) });
     if (frames.length >= batch) {
       const full = frames;
       frames = [];
@@ -285,10 +300,11 @@ async function exam(session: ProctoringSession, batch: number) {
     await flush(frames.splice(0));
     let report;
     try {
-      report = await client.endProctoring(session.session_id);
+      report = await client.endProctoring(sessionId);
     } catch (error) {
       return showProblem(error);
     }
+    sessionStorage.removeItem(SITTING_KEY);
     const token = report.report_token ?? "";
     const check = await fetch("/demo/backend/result", {
       method: "POST",

@@ -175,6 +175,16 @@ export class DeviceClient {
     );
   }
 
+  /** The sitting as it stands (status, next_sequence, incidents; the report once ended): after a reload, read
+   * next_sequence here and go on (`ProctoringUploader.resume`). */
+  async proctoringSession(sessionId: string): Promise<ProctoringReport> {
+    return unwrap(
+      await this.api.GET("/v1/device/proctoring/sessions/{session_id}", {
+        params: { path: { session_id: sessionId } },
+      }),
+    );
+  }
+
   /** Ends the sitting: the signed report (ending again answers the same report). */
   async endProctoring(sessionId: string): Promise<ProctoringReport> {
     return unwrap(

@@ -68,6 +68,19 @@ export class ProctoringUploader {
     this.sequence = nextSequence;
   }
 
+  /** An uploader for a sitting started earlier (a reload of the page): it reads the sitting's next_sequence from
+   * the service. Frames that were captured but never answered before the reload are gone; the service counts only
+   * what it applied. Frame times must keep increasing across the reload: take them from `Date.now()`, not
+   * `performance.now()` (which restarts with the page). Throws FacegateError `session_ended` if the sitting has
+   * ended. */
+  static async resume(client: DeviceClient, sessionId: string, maxFrames = MAX_BATCH_FRAMES): Promise<ProctoringUploader> {
+    const sitting = await client.proctoringSession(sessionId);
+    if (sitting.status !== "active") {
+      throw new FacegateError({ status: 409, code: "session_ended", title: "The sitting has ended" });
+    }
+    return new ProctoringUploader(client, sessionId, sitting.next_sequence, maxFrames);
+  }
+
   get nextSequence(): number {
     return this.sequence;
   }

@@ -9,7 +9,7 @@ const problem = (status: number, code: string, more: Record<string, unknown> = {
 
 /** A fake service that applies batches in order, exactly once, as ProctoringService does: a batch repeated (same
  * sequence, same body) is answered from the stored answer with replayed: true; a gap is a 409 sequence_conflict. */
-function fakeService(options: { loseAnswers?: number[]; downFor?: number } = {}) {
+function fakeService(options: { loseAnswers?: number[]; downFor?: number; ended?: boolean } = {}) {
   const applied: Array<{ sequence: number; body: string }> = [];
   const requests: Array<{ method: string; url: string; key: string | null; body: string }> = [];
   let down = options.downFor ?? 0;
@@ -33,6 +33,9 @@ function fakeService(options: { loseAnswers?: number[]; downFor?: number } = {})
       return answer(false);
     }
     if (url.pathname.endsWith("/end")) return ok({ session_id: "s1", status: "ended", report_token: "a.b.c" });
+    if (request.method === "GET") {
+      return ok({ session_id: "s1", status: options.ended ? "ended" : "active", next_sequence: applied.length, incidents: [] });
+    }
     return ok({ session_id: "s1", status: "active", capture: { frame_interval_s: 2 } }, 201);
   };
   const client = new DeviceClient({
@@ -99,6 +102,22 @@ describe("ProctoringUploader", () => {
       [1, 2000],
     ]);
     expect(uploader.unanswered).toBeUndefined();
+  });
+
+  it("resumes a sitting after a reload from the next_sequence the service holds", async () => {
+    const { client, requests, applied } = fakeService();
+    await new ProctoringUploader(client, "s1").send([frame(0), frame(2000)]); // the page before the reload
+    const uploader = await ProctoringUploader.resume(client, "s1");
+    expect(requests.at(-1)).toMatchObject({ method: "GET", url: "http://api.test/v1/device/proctoring/sessions/s1" });
+    expect(uploader.nextSequence).toBe(1);
+    await uploader.send([frame(4000)]);
+    expect(applied.map((a) => a.sequence)).toEqual([0, 1]);
+  });
+
+  it("does not resume an ended sitting", async () => {
+    const { client } = fakeService({ ended: true });
+    const error = await ProctoringUploader.resume(client, "s1").catch((e: unknown) => e);
+    expect((error as FacegateError).code).toBe("session_ended");
   });
 
   it("drops a batch the service refused for what it is (not resendable) and throws the problem", async () => {

@@ -706,6 +706,10 @@ class Operations:
         """POST /v1/device/proctoring/sessions (device token)."""
         return self._call('POST', '/v1/device/proctoring/sessions', {}, {}, body, (201,), idempotency_key)
 
+    def device_get_proctoring(self, session_id: str) -> ProctoringReportResponse:
+        """GET /v1/device/proctoring/sessions/{session_id} (device token)."""
+        return self._call('GET', '/v1/device/proctoring/sessions/{session_id}', {'session_id': session_id}, {}, None, (200,))
+
     def device_end_proctoring(self, session_id: str, *, idempotency_key: str | None = None) -> ProctoringReportResponse:
         """POST /v1/device/proctoring/sessions/{session_id}/end (device token)."""
         return self._call('POST', '/v1/device/proctoring/sessions/{session_id}/end', {'session_id': session_id}, {}, None, (200,), idempotency_key)
@@ -882,6 +886,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     'decide_review': ('POST', '/v1/fallback/reviews/{review_id}/decision'),
     'delete_endpoint': ('DELETE', '/v1/webhooks/endpoints/{endpoint_id}'),
     'device_end_proctoring': ('POST', '/v1/device/proctoring/sessions/{session_id}/end'),
+    'device_get_proctoring': ('GET', '/v1/device/proctoring/sessions/{session_id}'),
     'device_notice': ('GET', '/v1/device/notice'),
     'device_record_consent': ('POST', '/v1/device/consents'),
     'device_session': ('GET', '/v1/device/session'),

@@ -29,6 +29,7 @@ ROUTE_OPERATIONS: dict[str, str | None] = {
     "POST /v1/device/fallback/challenges/{challenge_id}/verify": "verify",
     "POST /v1/device/proctoring/sessions": "proctoring",
     "POST /v1/device/proctoring/sessions/{session_id}/frames": "proctoring",
+    "GET /v1/device/proctoring/sessions/{session_id}": "proctoring",
     "POST /v1/device/proctoring/sessions/{session_id}/end": "proctoring",
 }
 
