@@ -19,6 +19,14 @@ import boto3
 from localcloud.provision import Stack
 
 STATE_FILE = os.path.join(os.path.dirname(__file__), "..", "..", ".localcloud.json")
+
+
+def state_file() -> str:
+    """Where a running local cloud writes its ports: LOCALCLOUD_STATE if set (each cloud a test starts gets its own,
+    so that several can run from one checkout), else .localcloud.json at the repository root (`make run`)."""
+    return os.environ.get("LOCALCLOUD_STATE") or STATE_FILE
+
+
 SENDER_VARIABLE = "EMAIL_SENDER"
 
 
@@ -67,7 +75,7 @@ def collect(model_data: dict[str, Any]) -> list[Sent]:
 
 def endpoint() -> str:
     try:
-        with open(STATE_FILE, encoding="utf-8") as handle:
+        with open(state_file(), encoding="utf-8") as handle:
             return str(json.load(handle)["moto_endpoint"])
     except (OSError, ValueError, KeyError):
         return f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '4566')}"

@@ -63,6 +63,8 @@ def running(
         WEBHOOK_RECEIVER_PORT=str(free_port()),
         PYTHONPATH=os.pathsep.join(str(REPO_ROOT / p) for p in ("layers/shared", "layers/model", "tools")),
     )
+    # Its own state file (ports), so that `make outbox`-style readers given this env find this cloud, not another
+    env["LOCALCLOUD_STATE"] = os.path.join(tempfile.gettempdir(), f"localcloud-{env['PORT']}.json")
     env.pop("AWS_ENDPOINT_URL", None)
     if instances is not None:
         env["LOCALCLOUD_INSTANCES"] = str(instances)

@@ -19,9 +19,8 @@ import boto3
 from localcloud.cloud import LOCAL_ENVIRONMENT, REGION, LocalCloud, start
 from localcloud.demo import DemoBackend
 from localcloud.gateway import MAX_PAYLOAD_BYTES, Gateway
+from localcloud.outbox import state_file
 from localcloud.pool import instances_from_env
-
-STATE_FILE = os.path.join(os.path.dirname(__file__), "..", "..", ".localcloud.json")
 
 
 class GatewayServer(ThreadingHTTPServer):
@@ -113,7 +112,8 @@ def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | Non
 
     receiver = Receiver(int(os.environ.get("WEBHOOK_RECEIVER_PORT", "3001"))).start()
     # -- end webhooks
-    with open(STATE_FILE, "w", encoding="utf-8") as handle:
+    state = state_file()
+    with open(state, "w", encoding="utf-8") as handle:
         json.dump(
             {
                 "moto_endpoint": endpoint,
@@ -161,6 +161,6 @@ def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | Non
         cloud.gateway.close()
         receiver.stop()
         emulator.stop()
-        if os.path.exists(STATE_FILE):
-            os.remove(STATE_FILE)
+        if os.path.exists(state):
+            os.remove(state)
         print("stopped", flush=True)

@@ -11,14 +11,14 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.outbox import STATE_FILE
+from localcloud.outbox import state_file
 
 DEFAULT_PORT = 3001
 
 
 def receiver_url() -> str:
     try:
-        with open(STATE_FILE, encoding="utf-8") as handle:
+        with open(state_file(), encoding="utf-8") as handle:
             return str(json.load(handle)["webhook_receiver"])
     except (OSError, ValueError, KeyError):
         return f"http://127.0.0.1:{os.environ.get('WEBHOOK_RECEIVER_PORT', DEFAULT_PORT)}"
