@@ -140,6 +140,9 @@ def main(instances: int | None = None, env_vars: dict[str, dict[str, str]] | Non
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C stops it even when it was started with SIGINT ignored (a background job of a script inherits that, and
+    # Python then leaves SIGINT ignored)
+    signal.signal(signal.SIGINT, stop)
     print(f"facegate local cloud: API http://127.0.0.1:{port}  AWS emulator {endpoint}", flush=True)
     if instances:
         print(f"each function runs in up to {instances} instances (LOCALCLOUD_INSTANCES)", flush=True)
