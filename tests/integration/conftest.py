@@ -6,11 +6,13 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localcloud.cloud import LOCAL_ENVIRONMENT, REGION, LocalCloud, start
@@ -109,3 +111,20 @@ def all_items(session: boto3.session.Session, cloud: LocalCloud) -> dict[str, li
         name = cloud.stack.ref(logical)
         out[logical] = ddb.scan(TableName=name)["Items"]
     return out
+
+
+@contextmanager
+def event_bus_outage(events_client: Any) -> Iterator[dict[str, int]]:
+    """Every PutEvents of this EventBridge client fails (InternalException) inside the block; yields the count of
+    refused calls."""
+    calls = {"n": 0}
+
+    def outage(**_: Any) -> None:
+        calls["n"] += 1
+        raise ClientError({"Error": {"Code": "InternalException", "Message": "injected"}}, "PutEvents")
+
+    events_client.meta.events.register("before-call.events.PutEvents", outage)
+    try:
+        yield calls
+    finally:
+        events_client.meta.events.unregister("before-call.events.PutEvents", outage)

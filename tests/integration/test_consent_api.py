@@ -9,10 +9,9 @@ from typing import Any
 import boto3
 import jwt
 import pytest
-from botocore.exceptions import ClientError
 
 from facegate import wiring
-from tests.integration.conftest import Api, all_items
+from tests.integration.conftest import Api, all_items, event_bus_outage
 
 pytestmark = pytest.mark.integration
 
@@ -321,18 +320,9 @@ def test_a_withdrawal_reaches_the_deletion_queue_when_the_event_bus_fails(
     drain(aws.client("sqs"), queue)
     # Given an event bus that fails every PutEvents of the consent function
     bus = wiring.container().consents._publisher._primary._events  # the publisher's own EventBridge client
-    calls = {"n": 0}
-
-    def outage(**_: Any) -> None:
-        calls["n"] += 1
-        raise ClientError({"Error": {"Code": "InternalException", "Message": "injected"}}, "PutEvents")
-
-    bus.meta.events.register("before-call.events.PutEvents", outage)
-    try:
+    with event_bus_outage(bus) as calls:
         # When the consent is withdrawn
         withdrawn = api.call("DELETE", f"/v1/subjects/{subject_id}/consents/checkout")
-    finally:
-        bus.meta.events.unregister("before-call.events.PutEvents", outage)
     # Then the withdrawal succeeds, the bus was tried, and the event is on the deletion queue all the same
     assert withdrawn.status == 200, withdrawn.body
     assert calls["n"] >= 1

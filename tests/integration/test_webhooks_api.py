@@ -19,7 +19,7 @@ from facegate.core.clock import utcnow
 from facegate_sdk.webhooks import WebhookVerificationError, verify_webhook
 from localcloud.cloud import LocalCloud
 from localcloud.receiver import Receiver
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, event_bus_outage
 from tests.integration.test_enrolment_api import grant
 from tests.integration.test_fallback_api import (  # noqa: F401
     code_in,
@@ -179,6 +179,25 @@ def test_a_fallback_verification_arrives_signed_and_verifies_with_the_sdk(
     ref = wiring.container().hasher.ref("demo", subject_id)
     for item in aws.client("dynamodb").scan(TableName=api.cloud.stack.ref("WebhooksTable"))["Items"]:
         assert subject_id not in json.dumps(item) and ref not in json.dumps(item)
+
+
+def test_a_verification_event_arrives_when_the_event_bus_fails(
+    api: Api, receiver: Receiver, subject_id: str, endpoints: list[str]
+) -> None:
+    """Webhook events go straight onto the webhook queue (the bus rule's target, in the rule's envelope) when
+    EventBridge refuses them, so a bus outage does not cost the tenant its webhook."""
+    made = register(api, endpoints, f"{receiver.url}/outage", ["verification.decided"])
+    # Given an event bus that fails every PutEvents of the domain events
+    with event_bus_outage(wiring.container().events_client) as calls:
+        # When a person verifies by e-mail code
+        result = email_otp_verified(api, subject_id)
+    deliver(api.cloud)
+    # Then the bus was tried, and the signed verification.decided arrived all the same
+    assert calls["n"] >= 1
+    (got,) = received(receiver, "/outage")
+    event = verify_webhook(got.body.encode(), got.headers, made["secret"])
+    assert event["type"] == "verification.decided"
+    assert event["data"]["verification_id"] == result["verification_id"]
 
 
 def test_a_failing_receiver_is_retried_with_one_webhook_id_then_dead_lettered(

@@ -306,7 +306,7 @@ class Container:
             verify=self.verifications.verify,
             engine=engine,
             signer=self.signer,
-            events=EventPublisher(self.client("events"), s.event_bus_name, "facegate.proctoring"),
+            events=self.webhook_events("facegate.proctoring"),
             auditor=self.auditor,
             issuer=s.issuer,
             clock=self.now,
@@ -410,7 +410,15 @@ class Container:
     # ---------------------------------------------------------------- webhooks (facegate.webhooks)
     def domain_events(self, source: str) -> DomainEvents:
         """Announcements of one source onto the bus (webhooks' events; best effort, see facegate.core.events)."""
-        return DomainEvents(EventPublisher(self.events_client, self.settings.event_bus_name, source))
+        return DomainEvents(self.webhook_events(source))
+
+    def webhook_events(self, source: str) -> EventPublisher | FailoverPublisher:
+        """The bus; when it fails, straight onto the webhook queue (its rule's target) in the rule's envelope."""
+        s = self.settings
+        bus = EventPublisher(self.events_client, s.event_bus_name, source)
+        if not s.webhook_queue_url:
+            return bus
+        return FailoverPublisher(bus, QueueEventPublisher(self.client("sqs"), s.webhook_queue_url, source))
 
     @cached_property
     def events_client(self) -> Any:

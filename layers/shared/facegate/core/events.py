@@ -6,8 +6,9 @@ the tenant's own subject id (the tenant receives it back); never an image, an em
 Each detail carries a deterministic `event_id`, so an event published twice (a retried job) is delivered with the
 same `webhook-id`.
 
-Publishing is best effort: the decision already stands (signed, audited) when it is announced, so a bus that is
-down costs the webhook, not the person's verification; the failure is logged (without the subject) and counted.
+Publishing is best effort: the decision already stands (signed, audited) when it is announced. When the bus is down
+the event goes straight onto the webhook queue (FailoverPublisher, wired in facegate.wiring); if that fails too, the
+webhook is lost, not the person's verification, and the failure is logged (without the subject) and counted.
 """
 
 from __future__ import annotations
