@@ -28,13 +28,6 @@ import { button, h, noticeView } from "./ui";
 const T: Record<string, [string, string]> = {
   title: ["演示考试 · 在线监考", "Demo exam · online proctoring"],
   notice_title: ["本场考试使用人脸监考", "This exam is proctored with your face"],
-  purpose: ["目的", "Purpose"],
-  method: ["处理方式", "What is processed"],
-  retention: ["保存期限", "How long it is kept"],
-  rights: ["您的权利", "Your rights"],
-  withdrawal: ["撤回同意", "Withdrawing consent"],
-  alternatives: ["其他方式", "Other ways"],
-  processor: ["处理者", "Processor"],
   agree: ["同意并开始身份确认", "I agree: confirm it is me"],
   refuse: ["不同意，改为人工监考", "I do not agree: a human proctor instead"],
   human: ["已为您安排人工监考，不处理任何人脸数据。", "A human-proctored sitting was arranged: no face data is processed."],
@@ -136,7 +129,7 @@ export async function runExam(root: HTMLElement, lang: Locale, params: URLSearch
   }
   screen(
     "notice",
-    ...noticeView(notice, t),
+    ...noticeView(notice, locale, t("notice_title")),
     button(t("agree"), () => void agree(interval, batch), { "data-fg": "agree" }),
     button(t("refuse"), () => void refuse(), { "data-fg": "refuse", class: "secondary" }),
   );

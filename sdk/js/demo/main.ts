@@ -32,13 +32,6 @@ const T: Record<string, [string, string]> = {
   agree: ["同意并使用人脸验证", "I agree: verify with my face"],
   refuse: ["不同意，改用其他方式", "I do not agree: use another way"],
   notice_title: ["付款前请确认是您本人", "Confirm it is you before paying"],
-  purpose: ["目的", "Purpose"],
-  method: ["处理方式", "What is processed"],
-  retention: ["保存期限", "How long it is kept"],
-  rights: ["您的权利", "Your rights"],
-  withdrawal: ["撤回同意", "Withdrawing consent"],
-  alternatives: ["其他方式", "Other ways"],
-  processor: ["处理者", "Processor"],
   match: ["验证通过，付款已确认", "Verified: payment approved"],
   no_match: ["验证未通过", "Not verified"],
   result: ["签名的验证结果（已解码）", "The signed result (decoded)"],
@@ -119,7 +112,7 @@ async function start() {
   }
   screen(
     "notice",
-    ...noticeView(notice, t),
+    ...noticeView(notice, locale, t("notice_title")),
     button(t("agree"), () => void decide("granted"), { "data-fg": "agree" }),
     button(t("refuse"), () => void decide("refused"), { "data-fg": "refuse", class: "secondary" }),
     ...(firstVisit ? [] : [h("p", {}, h("a", { href: `?${firstVisitQuery()}`, "data-fg": "first-visit" }, t("first_visit")))]),
